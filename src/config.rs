@@ -1,0 +1,835 @@
+//! zenticket.conf: the daemon's config file, read as Python 2 read it, turned into the
+//! typed settings the hook runs on.
+//!
+//! Every error names the file, the line where known, the section and the key, because the
+//! person reading it is an administrator with a text editor at 3 a.m.
+
+pub mod parser;
+
+use parser::{RawIni, RawSection};
+use regex::bytes::Regex;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+pub const GENERAL_KEYS: &[&str] = &[
+    "ticketscript",
+    "clearscript",
+    "cycletime",
+    "autocleartime",
+    "statedb",
+    "logfile",
+    "syslog",
+    "scripttimeout",
+    "notetitle",
+    "collector",
+    "matchsubgroups",
+    "retries",
+    "retrywindow",
+];
+pub const FILTER_KEYS: &[&str] = &[
+    "skipmessage",
+    "prodstate",
+    "minseverity",
+    "skipsummary",
+    "skipdeviceclass",
+    "keepeventclass",
+    "keepsummary",
+    "keepseverity",
+];
+pub const ZENOSS_KEYS: &[&str] = &[
+    "url",
+    "user",
+    "password",
+    "passwordfile",
+    "apikey",
+    "timeout",
+    "verifytls",
+    "cafile",
+];
+
+/// One thing wrong with the config, located as precisely as we can.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    pub file: PathBuf,
+    pub line: Option<usize>,
+    pub section: Option<String>,
+    pub key: Option<String>,
+    pub msg: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.file.display())?;
+        if let Some(l) = self.line {
+            write!(f, ":{l}")?;
+        }
+        write!(f, ":")?;
+        if let Some(s) = &self.section {
+            write!(f, " [{s}]")?;
+        }
+        if let Some(k) = &self.key {
+            write!(f, " {k}:")?;
+        }
+        write!(f, " {}", self.msg)
+    }
+}
+
+/// All that is wrong with one config file.
+#[derive(Debug, Clone)]
+pub struct ConfigErrors(pub Vec<ConfigError>);
+
+impl fmt::Display for ConfigErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0.as_slice() {
+            [] => write!(f, "config error"),
+            [one] => write!(f, "{one}"),
+            [first, rest @ ..] => write!(
+                f,
+                "{first} (and {} more: run `zenticket-hook check-config`)",
+                rest.len()
+            ),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LogTarget {
+    Stderr,
+    File(PathBuf),
+}
+
+#[derive(Debug, Clone)]
+pub struct Filters {
+    pub skipmessage: Option<Regex>,
+    pub prodstate: Vec<i64>,
+    pub minseverity: Option<i64>,
+    pub skipsummary: Option<Regex>,
+    pub skipdeviceclass: Option<Regex>,
+    pub keepeventclass: Option<Regex>,
+    pub keepsummary: Option<Regex>,
+    pub keepseverity: Vec<i64>,
+}
+
+impl Default for Filters {
+    /// Exactly the daemon's hard-coded rules.
+    fn default() -> Self {
+        let re = |s: &str| Regex::new(s).ok();
+        Filters {
+            skipmessage: re("^Command timed out on device"),
+            prodstate: vec![1000],
+            minseverity: Some(3),
+            skipsummary: re("^Unknown$"),
+            skipdeviceclass: re("^/Discovered"),
+            keepeventclass: re("^/Status/Ping"),
+            keepsummary: re("^(SNMP agent down|interface operationally down|threshold of)"),
+            keepseverity: vec![1],
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Customer {
+    pub section: String,
+    pub id: Vec<u8>,
+    pub queue: Vec<u8>,
+    /// (key, value) of every groupN that is set, in N order; `None` values are left out.
+    pub groups: Vec<(String, Vec<u8>)>,
+}
+
+/// A secret that never shows in Debug output, logs or errors.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(pub String);
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Secret(***)")
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Auth {
+    None,
+    Basic { user: String, password: Secret },
+    ApiKey(Secret),
+}
+
+#[derive(Debug, Clone)]
+pub struct ZenossConfig {
+    pub url: String,
+    pub auth: Auth,
+    pub timeout: Duration,
+    pub verifytls: bool,
+    pub cafile: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub file: PathBuf,
+    pub zenhome: Option<PathBuf>,
+    pub ticketscript: Option<PathBuf>,
+    pub clearscript: Option<PathBuf>,
+    pub autocleartime: u64,
+    pub statedb: PathBuf,
+    pub logfile: LogTarget,
+    pub syslog: Option<String>,
+    pub scripttimeout: Duration,
+    pub notetitle: Vec<u8>,
+    pub collector: Option<Vec<u8>>,
+    pub matchsubgroups: bool,
+    pub retries: u32,
+    pub retrywindow: u64,
+    pub filters: Filters,
+    pub customers: Vec<Customer>,
+    pub zenoss: Option<ZenossConfig>,
+    /// Things that are legal but probably not meant; `check-config` prints them.
+    pub warnings: Vec<String>,
+}
+
+/// Whether a section is a customer: the daemon skipped every section starting with
+/// GENERAL; FILTERS and ZENOSS are the hook's own.
+pub fn is_customer_section(name: &[u8]) -> bool {
+    !(name.starts_with(b"GENERAL") || name == b"FILTERS" || name == b"ZENOSS")
+}
+
+/// ZENHOME: the environment's, else the parent of the config file's `etc/` folder
+/// (Zenoss 4.2 runs notifications with an almost empty environment).
+pub fn zenhome_for(config: &Path, env_zenhome: Option<PathBuf>) -> Option<PathBuf> {
+    if let Some(z) = env_zenhome.filter(|z| !z.as_os_str().is_empty()) {
+        return Some(z);
+    }
+    let abs = if config.is_absolute() {
+        config.to_path_buf()
+    } else {
+        std::env::current_dir().ok()?.join(config)
+    };
+    let dir = abs.parent()?;
+    if dir.file_name()? == "etc" {
+        dir.parent().map(Path::to_path_buf)
+    } else {
+        None
+    }
+}
+
+struct Reader<'a> {
+    file: &'a Path,
+    ini: &'a RawIni,
+    errors: Vec<ConfigError>,
+}
+
+impl<'a> Reader<'a> {
+    fn err(&mut self, sect: &RawSection, key: &str, line: Option<usize>, msg: String) {
+        self.errors.push(ConfigError {
+            file: self.file.to_path_buf(),
+            line,
+            section: Some(String::from_utf8_lossy(&sect.name).into_owned()),
+            key: Some(key.to_string()),
+            msg,
+        });
+    }
+
+    /// The interpolated value of a key the hook reads; errors are recorded, not fatal.
+    fn get(&mut self, sect: &RawSection, key: &str) -> Option<(Vec<u8>, usize)> {
+        let (res, line) = self.ini.get(sect, key.as_bytes())?;
+        match res {
+            Ok(v) => Some((v, line)),
+            Err(e) => {
+                self.err(sect, key, Some(line), e.to_string());
+                None
+            }
+        }
+    }
+
+    fn text(&mut self, sect: &RawSection, key: &str) -> Option<(String, usize)> {
+        let (v, line) = self.get(sect, key)?;
+        match String::from_utf8(v) {
+            Ok(s) => Some((s, line)),
+            Err(_) => {
+                self.err(sect, key, Some(line), "is not valid UTF-8".into());
+                None
+            }
+        }
+    }
+
+    fn int(&mut self, sect: &RawSection, key: &str) -> Option<i64> {
+        let (s, line) = self.text(sect, key)?;
+        match s.trim().parse::<i64>() {
+            Ok(n) => Some(n),
+            Err(_) => {
+                self.err(
+                    sect,
+                    key,
+                    Some(line),
+                    format!("{s:?} is not a whole number"),
+                );
+                None
+            }
+        }
+    }
+
+    fn uint(&mut self, sect: &RawSection, key: &str, default: u64) -> u64 {
+        match self.int(sect, key) {
+            Some(n) if n >= 0 => n as u64,
+            Some(n) => {
+                let line = self.ini.get(sect, key.as_bytes()).map(|x| x.1);
+                self.err(sect, key, line, format!("{n} is negative"));
+                default
+            }
+            None => default,
+        }
+    }
+
+    fn int_list(&mut self, sect: &RawSection, key: &str) -> Option<Vec<i64>> {
+        let (s, line) = self.text(sect, key)?;
+        let mut out = Vec::new();
+        for part in s.split(|c: char| c == ',' || c.is_ascii_whitespace()) {
+            if part.is_empty() {
+                continue;
+            }
+            match part.parse::<i64>() {
+                Ok(n) => out.push(n),
+                Err(_) => {
+                    self.err(
+                        sect,
+                        key,
+                        Some(line),
+                        format!(
+                            "{part:?} is not a whole number (expected e.g. `1000` or `1000, 500`)"
+                        ),
+                    );
+                    return None;
+                }
+            }
+        }
+        Some(out)
+    }
+
+    fn boolean(&mut self, sect: &RawSection, key: &str, default: bool) -> bool {
+        let Some((s, line)) = self.text(sect, key) else {
+            return default;
+        };
+        // ConfigParser.getboolean's words.
+        match s.trim().to_ascii_lowercase().as_str() {
+            "1" | "yes" | "true" | "on" => true,
+            "0" | "no" | "false" | "off" => false,
+            _ => {
+                self.err(
+                    sect,
+                    key,
+                    Some(line),
+                    format!("{s:?} is not a boolean (true/false, yes/no, on/off, 1/0)"),
+                );
+                default
+            }
+        }
+    }
+
+    fn regex(&mut self, sect: &RawSection, key: &str, default: Option<Regex>) -> Option<Regex> {
+        let Some((s, line)) = self.text(sect, key) else {
+            return default;
+        };
+        if s.is_empty() {
+            return None;
+        }
+        match Regex::new(&s) {
+            Ok(r) => Some(r),
+            Err(e) => {
+                let first = e
+                    .to_string()
+                    .lines()
+                    .last()
+                    .unwrap_or("")
+                    .trim()
+                    .to_string();
+                self.err(
+                    sect,
+                    key,
+                    Some(line),
+                    format!("{s:?} is not a valid regular expression ({first})"),
+                );
+                default
+            }
+        }
+    }
+
+    fn path(&mut self, sect: &RawSection, key: &str) -> Option<PathBuf> {
+        let (v, _) = self.get(sect, key)?;
+        if v.is_empty() {
+            return None;
+        }
+        Some(self.resolve(v))
+    }
+
+    /// Relative paths are taken from the config file's folder: zenactiond's working
+    /// directory is nothing a config should depend on.
+    fn resolve(&self, v: Vec<u8>) -> PathBuf {
+        use std::os::unix::ffi::OsStringExt;
+        let p = PathBuf::from(std::ffi::OsString::from_vec(v));
+        if p.is_absolute() {
+            p
+        } else {
+            self.file.parent().unwrap_or(Path::new(".")).join(p)
+        }
+    }
+}
+
+impl Config {
+    /// Reads and checks the whole file. Every problem is reported, not just the first.
+    pub fn load(file: &Path, env_zenhome: Option<PathBuf>) -> Result<Config, ConfigErrors> {
+        let whole = |msg: String| {
+            ConfigErrors(vec![ConfigError {
+                file: file.to_path_buf(),
+                line: None,
+                section: None,
+                key: None,
+                msg,
+            }])
+        };
+        let data = std::fs::read(file).map_err(|e| whole(format!("cannot read: {e}")))?;
+        let ini = RawIni::parse(&data).map_err(|e| whole(e.to_string()))?;
+        Config::from_ini(file, &ini, zenhome_for(file, env_zenhome))
+    }
+
+    fn from_ini(
+        file: &Path,
+        ini: &RawIni,
+        zenhome: Option<PathBuf>,
+    ) -> Result<Config, ConfigErrors> {
+        let mut r = Reader {
+            file,
+            ini,
+            errors: Vec::new(),
+        };
+        let mut warnings: Vec<String> = ini
+            .suspicious
+            .iter()
+            .map(|(line, text)| {
+                format!(
+                    "{}:{line}: {text:?} starts with white space, so it continues the value above it \
+                     (Python's ConfigParser did the same); remove the indent if it is meant as its own line",
+                    file.display()
+                )
+            })
+            .collect();
+
+        let general = match ini.section(b"GENERAL") {
+            Some(g) => g.clone(),
+            None => {
+                warnings.push(format!(
+                    "{}: no [GENERAL] section: no ticket script, every ticket stays pending",
+                    file.display()
+                ));
+                RawSection::named(b"GENERAL")
+            }
+        };
+        let g = &general;
+        let ticketscript = r.path(g, "ticketscript");
+        let clearscript = r.path(g, "clearscript");
+        let _ = r.get(g, "cycletime");
+        let autocleartime = r.uint(g, "autocleartime", 0);
+        let statedb = match r.path(g, "statedb") {
+            Some(p) => p,
+            None => match &zenhome {
+                Some(z) => z.join("var/zenticket.db"),
+                None => {
+                    r.err(g, "statedb", None,
+                        "is not set and ZENHOME is unknown (set ZENHOME, keep the config in $ZENHOME/etc, or set statedb)".into());
+                    PathBuf::new()
+                }
+            },
+        };
+        let logfile = match r.get(g, "logfile") {
+            Some((v, _)) if v == b"-" => LogTarget::Stderr,
+            Some((v, _)) if !v.is_empty() => LogTarget::File(r.resolve(v)),
+            _ => match &zenhome {
+                Some(z) => LogTarget::File(z.join("log/zenticket.log")),
+                None => LogTarget::Stderr,
+            },
+        };
+        let syslog = match r.text(g, "syslog") {
+            None => None,
+            Some((s, line)) => {
+                let s = s.trim().to_ascii_lowercase();
+                match s.as_str() {
+                    "" | "off" | "no" | "false" => None,
+                    "user" | "daemon" | "local0" | "local1" | "local2" | "local3" | "local4"
+                    | "local5" | "local6" | "local7" => Some(s),
+                    _ => {
+                        r.err(g, "syslog", Some(line), format!("{s:?} is not a syslog facility (user, daemon, local0..local7, or off)"));
+                        None
+                    }
+                }
+            }
+        };
+        let scripttimeout = match r.text(g, "scripttimeout") {
+            None => Duration::from_secs(45),
+            Some((s, line)) => match s.trim().parse::<f64>() {
+                Ok(n) if n > 0.0 && n.is_finite() => {
+                    if n >= 60.0 {
+                        warnings.push(format!("{}:{line}: [GENERAL] scripttimeout {n} is not below zenactiond's default action timeout of 60 s: zenactiond may SIGKILL the hook first", file.display()));
+                    }
+                    Duration::from_secs_f64(n)
+                }
+                _ => {
+                    r.err(
+                        g,
+                        "scripttimeout",
+                        Some(line),
+                        format!("{s:?} is not a positive number of seconds"),
+                    );
+                    Duration::from_secs(45)
+                }
+            },
+        };
+        let notetitle = r
+            .get(g, "notetitle")
+            .map(|x| x.0)
+            .unwrap_or_else(|| b"System Monitor Error".to_vec());
+        let collector = r.get(g, "collector").map(|x| x.0).filter(|c| !c.is_empty());
+        let matchsubgroups = r.boolean(g, "matchsubgroups", false);
+        let retries = r.uint(g, "retries", 5).min(u32::MAX as u64) as u32;
+        let retrywindow = r.uint(g, "retrywindow", 86400);
+        warn_unknown(file, g, GENERAL_KEYS, &mut warnings);
+
+        let filters = match ini.section(b"FILTERS") {
+            None => Filters::default(),
+            Some(f) => {
+                let d = Filters::default();
+                let filters = Filters {
+                    skipmessage: r.regex(f, "skipmessage", d.skipmessage),
+                    prodstate: r.int_list(f, "prodstate").unwrap_or(d.prodstate),
+                    minseverity: match r.text(f, "minseverity") {
+                        Some((s, _)) if s.trim().is_empty() => None,
+                        Some(_) => r.int(f, "minseverity").or(d.minseverity),
+                        None => d.minseverity,
+                    },
+                    skipsummary: r.regex(f, "skipsummary", d.skipsummary),
+                    skipdeviceclass: r.regex(f, "skipdeviceclass", d.skipdeviceclass),
+                    keepeventclass: r.regex(f, "keepeventclass", d.keepeventclass),
+                    keepsummary: r.regex(f, "keepsummary", d.keepsummary),
+                    keepseverity: r.int_list(f, "keepseverity").unwrap_or(d.keepseverity),
+                };
+                warn_unknown(file, f, FILTER_KEYS, &mut warnings);
+                filters
+            }
+        };
+
+        let zenoss = ini.section(b"ZENOSS").and_then(|z| {
+            let zc = read_zenoss(&mut r, z);
+            warn_unknown(file, z, ZENOSS_KEYS, &mut warnings);
+            zc
+        });
+
+        let mut customers = Vec::new();
+        for s in ini.sections.iter().filter(|s| is_customer_section(&s.name)) {
+            let name = String::from_utf8_lossy(&s.name).into_owned();
+            let required = |key: &str, r: &mut Reader| match r.get(s, key) {
+                Some((v, _)) => Some(v),
+                None => {
+                    if r.ini.raw(s, key.as_bytes()).is_none() {
+                        r.err(s, key, Some(s.line), "is missing: every customer section needs `id` and `queue` (or name this section GENERAL... if it is not a customer)".to_string());
+                    }
+                    None
+                }
+            };
+            let id = required("id", &mut r);
+            let queue = required("queue", &mut r);
+            let mut keys: Vec<(u64, String)> = ini
+                .keys(s)
+                .into_iter()
+                .filter_map(|k| {
+                    let k = String::from_utf8(k).ok()?;
+                    let n = k.strip_prefix("group")?.parse::<u64>().ok()?;
+                    Some((n, k))
+                })
+                .collect();
+            keys.sort();
+            let mut groups = Vec::new();
+            for (_, key) in keys {
+                if let Some((v, _)) = r.get(s, &key) {
+                    // `None` is unset: the daemon let a DeviceGroups part `None` match it.
+                    if v != b"None" {
+                        groups.push((key, v));
+                    }
+                }
+            }
+            if let (Some(id), Some(queue)) = (id, queue) {
+                customers.push(Customer {
+                    section: name,
+                    id,
+                    queue,
+                    groups,
+                });
+            }
+        }
+        warn_overlaps(&customers, &mut warnings);
+
+        if !r.errors.is_empty() {
+            return Err(ConfigErrors(r.errors));
+        }
+        Ok(Config {
+            file: file.to_path_buf(),
+            zenhome,
+            ticketscript,
+            clearscript,
+            autocleartime,
+            statedb,
+            logfile,
+            syslog,
+            scripttimeout,
+            notetitle,
+            collector,
+            matchsubgroups,
+            retries,
+            retrywindow,
+            filters,
+            customers,
+            zenoss,
+            warnings,
+        })
+    }
+
+    #[cfg(test)]
+    pub fn load_from_ini_for_tests(file: &Path, ini: &RawIni) -> Config {
+        match Config::from_ini(file, ini, Some("/z".into())) {
+            Ok(c) => c,
+            Err(e) => panic!("test config does not load: {e}"),
+        }
+    }
+
+    /// Where the state DB is, from a config that may not load: an event must be recorded
+    /// even when the config is broken, so that `sweep` can act on it once it is fixed.
+    pub fn salvage_statedb(file: &Path, env_zenhome: Option<PathBuf>) -> Option<PathBuf> {
+        let zenhome = zenhome_for(file, env_zenhome);
+        let from_file = std::fs::read(file)
+            .ok()
+            .and_then(|d| RawIni::parse(&d).ok())
+            .and_then(|ini| {
+                let g = ini.section(b"GENERAL")?;
+                let (v, _) = ini.get(g, b"statedb")?;
+                let v = v.ok().filter(|v| !v.is_empty())?;
+                let r = Reader {
+                    file,
+                    ini: &ini,
+                    errors: Vec::new(),
+                };
+                Some(r.resolve(v))
+            });
+        from_file.or_else(|| zenhome.map(|z| z.join("var/zenticket.db")))
+    }
+}
+
+fn read_zenoss(r: &mut Reader, z: &RawSection) -> Option<ZenossConfig> {
+    let url = match r.text(z, "url") {
+        Some((u, line)) => {
+            let u = u.trim().trim_end_matches('/').to_string();
+            if !(u.starts_with("http://") || u.starts_with("https://")) {
+                r.err(
+                    z,
+                    "url",
+                    Some(line),
+                    format!("{u:?} must start with http:// or https://"),
+                );
+                return None;
+            }
+            u
+        }
+        None => {
+            r.err(
+                z,
+                "url",
+                Some(z.line),
+                "is missing (e.g. `url: http://localhost:8080`)".into(),
+            );
+            return None;
+        }
+    };
+    let user = r.text(z, "user").map(|x| x.0);
+    let password = match (r.text(z, "password"), r.path(z, "passwordfile")) {
+        (Some((p, _)), _) => Some(p),
+        (None, Some(pf)) => read_password_file(r, z, &pf),
+        (None, None) => None,
+    };
+    let apikey = r.text(z, "apikey").map(|x| x.0).filter(|k| !k.is_empty());
+    let auth = match (apikey, user, password) {
+        (Some(k), _, _) => Auth::ApiKey(Secret(k)),
+        (None, Some(user), Some(password)) => Auth::Basic {
+            user,
+            password: Secret(password),
+        },
+        (None, Some(_), None) => {
+            r.err(
+                z,
+                "password",
+                Some(z.line),
+                "is missing: give `password` or `passwordfile` with `user`".into(),
+            );
+            Auth::None
+        }
+        _ => Auth::None,
+    };
+    let timeout = match r.text(z, "timeout") {
+        None => Duration::from_secs(10),
+        Some((s, line)) => match s.trim().parse::<f64>() {
+            Ok(n) if n > 0.0 && n.is_finite() => Duration::from_secs_f64(n),
+            _ => {
+                r.err(
+                    z,
+                    "timeout",
+                    Some(line),
+                    format!("{s:?} is not a positive number of seconds"),
+                );
+                Duration::from_secs(10)
+            }
+        },
+    };
+    let verifytls = r.boolean(z, "verifytls", true);
+    let cafile = r.path(z, "cafile");
+    Some(ZenossConfig {
+        url,
+        auth,
+        timeout,
+        verifytls,
+        cafile,
+    })
+}
+
+fn read_password_file(r: &mut Reader, z: &RawSection, path: &Path) -> Option<String> {
+    use std::os::unix::fs::MetadataExt;
+    let line = r.ini.get(z, b"passwordfile").map(|x| x.1);
+    let meta = match std::fs::metadata(path) {
+        Ok(m) => m,
+        Err(e) => {
+            r.err(
+                z,
+                "passwordfile",
+                line,
+                format!("cannot read {}: {e}", path.display()),
+            );
+            return None;
+        }
+    };
+    if meta.mode() & 0o077 != 0 {
+        r.err(
+            z,
+            "passwordfile",
+            line,
+            format!(
+                "{} can be read or written by group or others (mode {:o}); run `chmod 600 {}`",
+                path.display(),
+                meta.mode() & 0o777,
+                path.display()
+            ),
+        );
+        return None;
+    }
+    match std::fs::read_to_string(path) {
+        Ok(s) => Some(s.trim_end_matches(['\r', '\n']).to_string()),
+        Err(e) => {
+            r.err(
+                z,
+                "passwordfile",
+                line,
+                format!("cannot read {}: {e}", path.display()),
+            );
+            None
+        }
+    }
+}
+
+fn warn_unknown(file: &Path, sect: &RawSection, known: &[&str], warnings: &mut Vec<String>) {
+    for (key, line) in sect.own_keys() {
+        let key = String::from_utf8_lossy(key);
+        if !known.contains(&key.as_ref()) {
+            warnings.push(format!(
+                "{}:{line}: [{}] {key}: unknown key, ignored (a typo? known keys: {})",
+                file.display(),
+                String::from_utf8_lossy(&sect.name),
+                known.join(", ")
+            ));
+        }
+    }
+}
+
+fn warn_overlaps(customers: &[Customer], warnings: &mut Vec<String>) {
+    for (i, a) in customers.iter().enumerate() {
+        for b in &customers[i + 1..] {
+            for (_, g) in &a.groups {
+                if !g.is_empty() && b.groups.iter().any(|(_, h)| h == g) {
+                    warnings.push(format!(
+                        "group {} is in [{}] and [{}]: its events go to [{}], the last one in the file (as the daemon did)",
+                        String::from_utf8_lossy(g), a.section, b.section, b.section
+                    ));
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(text: &str) -> Result<Config, ConfigErrors> {
+        let ini = RawIni::parse(text.as_bytes()).expect("parses");
+        Config::from_ini(Path::new("/z/etc/zenticket.conf"), &ini, Some("/z".into()))
+    }
+
+    #[test]
+    fn daemon_sample_config() {
+        let c = load("[GENERAL]\nticketscript:/home/zenoss/zenticket/create_ticket.pl\ncycletime:30\n\n[LAB]\nid:nnl-00000\nqueue:Front Line\ngroup1:None\ngroup2:/Network\ngroup3:/Security\ngroup4:/Server\ngroup5:/Up-Down\n").unwrap();
+        assert_eq!(c.autocleartime, 0);
+        assert_eq!(c.statedb, PathBuf::from("/z/var/zenticket.db"));
+        assert_eq!(
+            c.logfile,
+            LogTarget::File(PathBuf::from("/z/log/zenticket.log"))
+        );
+        assert_eq!(c.customers.len(), 1);
+        let g: Vec<_> = c.customers[0].groups.iter().map(|g| g.1.clone()).collect();
+        assert_eq!(
+            g,
+            vec![
+                b"/Network".to_vec(),
+                b"/Security".to_vec(),
+                b"/Server".to_vec(),
+                b"/Up-Down".to_vec()
+            ]
+        );
+        assert_eq!(c.customers[0].queue, b"Front Line");
+    }
+
+    #[test]
+    fn errors_name_section_and_key() {
+        let e = load("[GENERAL]\nautocleartime: soon\n[A]\nqueue: q\n[FILTERS]\nskipsummary: (\n")
+            .unwrap_err();
+        let text: Vec<String> = e.0.iter().map(|e| e.to_string()).collect();
+        assert!(text[0].contains(":2: [GENERAL] autocleartime: \"soon\" is not a whole number"));
+        assert!(text.iter().any(|t| t.contains("[FILTERS] skipsummary:")));
+        assert!(text.iter().any(|t| t.contains("[A] id: is missing")));
+    }
+
+    #[test]
+    fn unread_keys_never_fail_but_unknown_ones_warn() {
+        let c = load("[GENERAL]\nhelper: %(missing)s\nautocleartme: 5\n").unwrap();
+        assert!(c.warnings.iter().any(|w| w.contains("autocleartme")));
+        assert!(c.warnings.iter().any(|w| w.contains("helper")));
+    }
+
+    #[test]
+    fn defaults_inherit_and_are_not_reported() {
+        let c = load("[DEFAULT]\nqueue: Front Line\nfoo: bar\n[GENERAL]\n[A]\nid: a\ngroup7: /X\ngroup10: /Y\n").unwrap();
+        assert!(c.warnings.iter().all(|w| !w.contains("foo")));
+        assert_eq!(c.customers[0].queue, b"Front Line");
+        let keys: Vec<_> = c.customers[0].groups.iter().map(|g| g.0.clone()).collect();
+        assert_eq!(keys, vec!["group7", "group10"]);
+    }
+
+    #[test]
+    fn empty_filter_disables_it() {
+        let c = load("[FILTERS]\nskipsummary:\nprodstate: 1000, 500\nminseverity:\n").unwrap();
+        assert!(c.filters.skipsummary.is_none());
+        assert_eq!(c.filters.prodstate, vec![1000, 500]);
+        assert_eq!(c.filters.minseverity, None);
+        assert!(c.filters.skipmessage.is_some());
+    }
+}

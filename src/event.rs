@@ -1,0 +1,461 @@
+//! One Zenoss event as the hook sees it: the fields the daemon used, with their text kept
+//! as raw bytes so that it reaches the ticket script exactly as Zenoss had it.
+//!
+//! Fields arrive three ways (command line, `--event-json`, a fetched `detail`), in
+//! Zenoss's notification shapes or its JSON API shapes; this module maps them all onto
+//! the daemon's values.
+
+use serde_json::{Map, Value};
+
+/// Linux refuses one argument of this many bytes or more (MAX_ARG_STRLEN).
+pub const MAX_ARG: usize = 128 * 1024;
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Event {
+    pub evid: String,
+    pub count: Option<i64>,
+    pub event_state: Option<i64>,
+    pub severity: Option<i64>,
+    pub prod_state: Option<i64>,
+    pub device: Option<Vec<u8>>,
+    pub ip_address: Option<Vec<u8>>,
+    pub component: Option<Vec<u8>>,
+    pub summary: Option<Vec<u8>>,
+    pub message: Option<Vec<u8>>,
+    pub event_class: Option<Vec<u8>>,
+    pub device_class: Option<Vec<u8>>,
+    pub device_groups: Option<Vec<u8>>,
+    pub device_priority: Option<Vec<u8>>,
+    /// As given; `-first`/`-last` get it in the notification's form.
+    pub first_time: Option<String>,
+    pub last_time: Option<String>,
+}
+
+pub fn state_name(n: i64) -> &'static str {
+    match n {
+        0 => "New",
+        1 => "Acknowledged",
+        2 => "Suppressed",
+        3 => "Closed",
+        4 => "Cleared",
+        5 => "Dropped",
+        6 => "Aged",
+        _ => "unknown",
+    }
+}
+
+fn state_number(name: &str) -> Option<i64> {
+    (0..=6).find(|&n| state_name(n).eq_ignore_ascii_case(name))
+}
+
+fn prod_state_number(name: &str) -> Option<i64> {
+    Some(match name.to_ascii_lowercase().as_str() {
+        "production" => 1000,
+        "pre-production" => 500,
+        "test" => 400,
+        "maintenance" => 300,
+        "decommissioned" => -1,
+        _ => return None,
+    })
+}
+
+fn priority_number(name: &str) -> Option<i64> {
+    Some(match name.to_ascii_lowercase().as_str() {
+        "highest" => 5,
+        "high" => 4,
+        "normal" => 3,
+        "low" => 2,
+        "lowest" => 1,
+        "trivial" => 0,
+        _ => return None,
+    })
+}
+
+fn severity_number(name: &str) -> Option<i64> {
+    Some(match name.to_ascii_lowercase().as_str() {
+        "clear" => 0,
+        "debug" => 1,
+        "info" => 2,
+        "warning" => 3,
+        "error" => 4,
+        "critical" => 5,
+        _ => return None,
+    })
+}
+
+/// An evid is any non-empty text of at most 255 bytes without control characters.
+pub fn check_evid(evid: &str) -> Result<(), String> {
+    if evid.is_empty() {
+        return Err("--evid is empty".into());
+    }
+    if evid.len() > 255 {
+        return Err(format!("--evid is {} bytes long (at most 255)", evid.len()));
+    }
+    if evid.chars().any(char::is_control) {
+        return Err(format!("--evid {evid:?} contains a control character"));
+    }
+    Ok(())
+}
+
+/// An integer option: a number, or `None` (what Zenoss renders for a missing value).
+pub fn parse_int(name: &str, text: &str) -> Result<Option<i64>, String> {
+    let t = text.trim();
+    if t == "None" || t.is_empty() {
+        return Ok(None);
+    }
+    t.parse::<i64>()
+        .map(Some)
+        .map_err(|_| format!("{name} {text:?} is not a whole number (or None)"))
+}
+
+impl Event {
+    /// Whether the call carried any text field: without one the event is fetched.
+    pub fn has_text(&self) -> bool {
+        [
+            &self.device,
+            &self.ip_address,
+            &self.component,
+            &self.summary,
+            &self.message,
+            &self.event_class,
+            &self.device_class,
+            &self.device_groups,
+        ]
+        .iter()
+        .any(|f| f.is_some())
+            || self.first_time.is_some()
+            || self.last_time.is_some()
+    }
+
+    /// Fills every field this event lacks from `other` (the given fields win).
+    pub fn fill_from(&mut self, other: Event) {
+        macro_rules! fill {
+            ($($f:ident),*) => { $( if self.$f.is_none() { self.$f = other.$f; } )* };
+        }
+        fill!(
+            count,
+            event_state,
+            severity,
+            prod_state,
+            device,
+            ip_address,
+            component,
+            summary,
+            message,
+            event_class,
+            device_class,
+            device_groups,
+            device_priority,
+            first_time,
+            last_time
+        );
+        if self.evid.is_empty() {
+            self.evid = other.evid;
+        }
+    }
+
+    /// Reads one JSON object keyed by Zenoss attribute names, in the notification's shapes
+    /// or the JSON API's (`query` rows and `detail` events).
+    pub fn from_json(obj: &Map<String, Value>) -> Result<Event, String> {
+        let mut e = Event::default();
+        for (key, v) in obj {
+            if v.is_null() {
+                continue;
+            }
+            let bad = || format!("{key}: unexpected value {v}");
+            match key.as_str() {
+                "evid" => e.evid = as_text(v).ok_or_else(bad)?,
+                "count" => e.count = json_int(key, v, |_| None)?,
+                "eventState" => e.event_state = json_int(key, v, state_number)?,
+                "severity" => e.severity = json_int(key, v, severity_number)?,
+                "prodState" => e.prod_state = json_int(key, v, prod_state_number)?,
+                "DevicePriority" => {
+                    e.device_priority = json_int(key, v, priority_number)
+                        .map(|n| n.map(|n| n.to_string().into_bytes()))
+                        .or_else(|_| as_text(v).map(|s| Some(s.into_bytes())).ok_or_else(bad))?
+                }
+                "device" | "component" | "eventClass" => {
+                    let text = match v {
+                        // Query rows: {"text": title, "uid": path, ...}.
+                        Value::Object(o) => o
+                            .get("text")
+                            .and_then(as_text)
+                            .or_else(|| o.get("uid").and_then(as_text)),
+                        other => as_text(other),
+                    }
+                    .map(String::into_bytes);
+                    match key.as_str() {
+                        "device" => e.device = text,
+                        "component" => e.component = text,
+                        _ => e.event_class = text,
+                    }
+                }
+                "ipAddress" => {
+                    e.ip_address = match v {
+                        Value::Array(a) => Some(
+                            a.iter()
+                                .filter_map(as_text)
+                                .collect::<Vec<_>>()
+                                .join(",")
+                                .into_bytes(),
+                        ),
+                        other => Some(as_text(other).ok_or_else(bad)?.into_bytes()),
+                    }
+                }
+                "summary" => e.summary = Some(as_text(v).ok_or_else(bad)?.into_bytes()),
+                "message" => e.message = Some(as_text(v).ok_or_else(bad)?.into_bytes()),
+                "DeviceClass" => {
+                    e.device_class = Some(
+                        match v {
+                            Value::Array(a) => {
+                                organizer_names(a).first().cloned().unwrap_or_default()
+                            }
+                            other => as_text(other).ok_or_else(bad)?,
+                        }
+                        .into_bytes(),
+                    )
+                }
+                "DeviceGroups" => {
+                    e.device_groups = Some(
+                        match v {
+                            // The daemon's `|/A|/B`, rebuilt from [{uid, name}, ...].
+                            Value::Array(a) => organizer_names(a)
+                                .iter()
+                                .map(|n| format!("|{n}"))
+                                .collect::<String>(),
+                            other => as_text(other).ok_or_else(bad)?,
+                        }
+                        .into_bytes(),
+                    )
+                }
+                "firstTime" | "lastTime" => {
+                    let text = match v {
+                        Value::Number(n) => n.to_string(),
+                        other => as_text(other).ok_or_else(bad)?,
+                    };
+                    crate::time::parse(&text).map_err(|m| format!("{key}: {m}"))?;
+                    if key == "firstTime" {
+                        e.first_time = Some(text);
+                    } else {
+                        e.last_time = Some(text);
+                    }
+                }
+                _ => {}
+            }
+        }
+        Ok(e)
+    }
+
+    /// lastTime as epoch seconds, for autoclear.
+    pub fn last_epoch(&self) -> Option<f64> {
+        self.last_time
+            .as_deref()
+            .and_then(|t| crate::time::parse(t).ok())
+    }
+
+    /// The stored form of the event, for `sweep` to retry a ticket with exactly the
+    /// fields the hook had: tagged length-prefixed bytes, since text need not be UTF-8.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = vec![1u8];
+        let mut put = |tag: u8, v: &[u8]| {
+            out.push(tag);
+            out.extend((v.len() as u32).to_le_bytes());
+            out.extend_from_slice(v);
+        };
+        put(0, self.evid.as_bytes());
+        let ints = [
+            (1, self.count),
+            (2, self.event_state),
+            (3, self.severity),
+            (4, self.prod_state),
+        ];
+        for (tag, v) in ints {
+            if let Some(n) = v {
+                put(tag, n.to_string().as_bytes());
+            }
+        }
+        let texts = [
+            (10, &self.device),
+            (11, &self.ip_address),
+            (12, &self.component),
+            (13, &self.summary),
+            (14, &self.message),
+            (15, &self.event_class),
+            (16, &self.device_class),
+            (17, &self.device_groups),
+            (18, &self.device_priority),
+        ];
+        for (tag, v) in texts {
+            if let Some(v) = v {
+                put(tag, v);
+            }
+        }
+        if let Some(t) = &self.first_time {
+            put(20, t.as_bytes());
+        }
+        if let Some(t) = &self.last_time {
+            put(21, t.as_bytes());
+        }
+        out
+    }
+
+    pub fn decode(data: &[u8]) -> Result<Event, String> {
+        let bad = || "stored event is damaged".to_string();
+        if data.first() != Some(&1) {
+            return Err(bad());
+        }
+        let mut e = Event::default();
+        let mut i = 1;
+        while i < data.len() {
+            let tag = data[i];
+            let len_bytes: [u8; 4] = data
+                .get(i + 1..i + 5)
+                .and_then(|s| s.try_into().ok())
+                .ok_or_else(bad)?;
+            let len = u32::from_le_bytes(len_bytes) as usize;
+            let v = data.get(i + 5..i + 5 + len).ok_or_else(bad)?.to_vec();
+            i += 5 + len;
+            let text = || String::from_utf8(v.clone()).map_err(|_| bad());
+            let int =
+                || -> Result<Option<i64>, String> { text()?.parse().map(Some).map_err(|_| bad()) };
+            match tag {
+                0 => e.evid = text()?,
+                1 => e.count = int()?,
+                2 => e.event_state = int()?,
+                3 => e.severity = int()?,
+                4 => e.prod_state = int()?,
+                10 => e.device = Some(v),
+                11 => e.ip_address = Some(v),
+                12 => e.component = Some(v),
+                13 => e.summary = Some(v),
+                14 => e.message = Some(v),
+                15 => e.event_class = Some(v),
+                16 => e.device_class = Some(v),
+                17 => e.device_groups = Some(v),
+                18 => e.device_priority = Some(v),
+                20 => e.first_time = Some(text()?),
+                21 => e.last_time = Some(text()?),
+                _ => {}
+            }
+        }
+        Ok(e)
+    }
+}
+
+fn as_text(v: &Value) -> Option<String> {
+    match v {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Bool(b) => Some(b.to_string()),
+        _ => None,
+    }
+}
+
+fn json_int(
+    key: &str,
+    v: &Value,
+    by_name: impl Fn(&str) -> Option<i64>,
+) -> Result<Option<i64>, String> {
+    match v {
+        Value::Number(n) => n
+            .as_i64()
+            .or_else(|| n.as_f64().filter(|f| f.fract() == 0.0).map(|f| f as i64))
+            .map(Some)
+            .ok_or_else(|| format!("{key}: {n} is not a whole number")),
+        Value::String(s) => match by_name(s) {
+            Some(n) => Ok(Some(n)),
+            None => parse_int(key, s),
+        },
+        _ => Err(format!("{key}: unexpected value {v}")),
+    }
+}
+
+fn organizer_names(a: &[Value]) -> Vec<String> {
+    a.iter()
+        .filter_map(|o| match o {
+            Value::Object(m) => m.get("name").and_then(as_text),
+            other => as_text(other),
+        })
+        .collect()
+}
+
+/// Cuts a value that Linux would refuse as one argument to 131,071 bytes, at a character
+/// boundary. Returns whether it was cut.
+pub fn cut_to_arg_limit(v: &mut Vec<u8>) -> bool {
+    if v.len() < MAX_ARG {
+        return false;
+    }
+    let mut end = MAX_ARG - 1;
+    // Step back over UTF-8 continuation bytes so no character is split.
+    let mut back = 0;
+    while back < 3 && end > 0 && (v[end] & 0xC0) == 0x80 {
+        end -= 1;
+        back += 1;
+    }
+    if (v[end] & 0xC0) == 0x80 {
+        end = MAX_ARG - 1; // not UTF-8 here: bytes are bytes
+    }
+    v.truncate(end);
+    true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn api_shapes_map_to_daemon_values() {
+        let v = json!({"evid":"e1","count":3,"eventState":"Acknowledged","severity":4,
+            "prodState":"Production","DevicePriority":"Normal",
+            "device":{"text":"router1","uid":"/zport/dmd/Devices/x/devices/router1"},
+            "ipAddress":["10.0.0.1"],"eventClass":{"text":"/Net/Link","uid":"/zport/dmd/Events/Net/Link"},
+            "DeviceClass":[{"uid":"/zport/dmd/Devices/Network/Router","name":"/Network/Router"}],
+            "DeviceGroups":[{"uid":"/zport/dmd/Groups/Network","name":"/Network"},{"uid":"u","name":"/Lab"}],
+            "component":null,"lastTime":1700000600.456,"firstTime":"2023-11-14 22:13:20"});
+        let e = Event::from_json(v.as_object().unwrap()).unwrap();
+        assert_eq!(e.event_state, Some(1));
+        assert_eq!(e.prod_state, Some(1000));
+        assert_eq!(e.device_priority.as_deref(), Some(&b"3"[..]));
+        assert_eq!(e.device.as_deref(), Some(&b"router1"[..]));
+        assert_eq!(e.ip_address.as_deref(), Some(&b"10.0.0.1"[..]));
+        assert_eq!(e.device_class.as_deref(), Some(&b"/Network/Router"[..]));
+        assert_eq!(e.device_groups.as_deref(), Some(&b"|/Network|/Lab"[..]));
+        assert_eq!(e.component, None);
+        assert_eq!(e.last_epoch(), Some(1700000600.456));
+    }
+
+    #[test]
+    fn encode_round_trips_raw_bytes() {
+        let e = Event {
+            evid: "x".into(),
+            count: Some(7),
+            summary: Some(vec![0xff, b'$', b'(', 0x00, b'\n']),
+            last_time: Some("1700000000".into()),
+            ..Default::default()
+        };
+        assert_eq!(Event::decode(&e.encode()).unwrap(), e);
+        assert!(Event::decode(&[1, 13, 9, 0, 0, 0]).is_err());
+    }
+
+    #[test]
+    fn cut_keeps_characters_whole() {
+        let mut v = vec![b'a'; MAX_ARG - 2];
+        v.extend("é€".as_bytes());
+        assert!(cut_to_arg_limit(&mut v));
+        assert!(v.len() < MAX_ARG);
+        assert!(std::str::from_utf8(&v).is_ok());
+        let mut short = vec![b'a'; MAX_ARG - 1];
+        assert!(!cut_to_arg_limit(&mut short));
+    }
+
+    #[test]
+    fn evid_rules() {
+        assert!(check_evid("0242ac11-0008-8a4b-11ee-5f1e2d7c9a10").is_ok());
+        assert!(check_evid("").is_err());
+        assert!(check_evid("a\nb").is_err());
+        assert!(check_evid(&"a".repeat(256)).is_err());
+        assert_eq!(parse_int("--count", "None"), Ok(None));
+        assert!(parse_int("--count", "3x").is_err());
+    }
+}

@@ -1,0 +1,493 @@
+//! Handling one event, end to end: record it, decide, run the script, record the ticket,
+//! settle with Zenoss. Each step is committed before the next can fail, so that a hook
+//! killed anywhere (zenactiond SIGKILLs at its timeout) leaves work `sweep` can finish.
+
+use crate::config::Config;
+use crate::decide::{decide, trigger, Decision, Kind};
+use crate::event::Event;
+use crate::script;
+use crate::state::{self, State, What};
+use serde_json::{json, Value};
+use std::cell::OnceCell;
+use std::ffi::OsString;
+use std::os::unix::ffi::OsStrExt;
+
+/// What happened to an acknowledgement or a move to history.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    Done,
+    Pending,
+    NotNeeded,
+    Skipped,
+}
+
+impl Action {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Done => "done",
+            Action::Pending => "pending",
+            Action::NotNeeded => "not-needed",
+            Action::Skipped => "skipped",
+        }
+    }
+}
+
+/// The result of one hook call: what stdout, the log and the exit status say.
+#[derive(Debug)]
+pub struct Report {
+    pub evid: String,
+    pub kind: Kind,
+    pub reason: String,
+    pub customer: Option<Vec<u8>>,
+    pub queue: Option<Vec<u8>>,
+    pub section: Option<String>,
+    pub ticket: Option<i64>,
+    pub argv: Option<Vec<OsString>>,
+    pub ack: Action,
+    pub close: Action,
+    pub autoclear: bool,
+    pub dry_run: bool,
+    /// 1 when something must be retried.
+    pub retry: bool,
+}
+
+impl Report {
+    pub fn line(&self) -> String {
+        let lossy =
+            |v: &Option<Vec<u8>>| String::from_utf8_lossy(v.as_deref().unwrap_or(b"")).into_owned();
+        let mut s = match (self.kind, self.ticket) {
+            (Kind::Ticket, Some(t)) => format!(
+                "ticket {t} for evid {} (customer {}, queue {})",
+                self.evid,
+                lossy(&self.customer),
+                lossy(&self.queue)
+            ),
+            (Kind::Ticket, None) => format!(
+                "ticket due for evid {} (customer {}, queue {})",
+                self.evid,
+                lossy(&self.customer),
+                lossy(&self.queue)
+            ),
+            (kind, _) => format!("{} for evid {}: {}", kind.as_str(), self.evid, self.reason),
+        };
+        match self.ack {
+            Action::Done => s.push_str("; acknowledged"),
+            Action::Pending => s.push_str("; acknowledge pending"),
+            Action::Skipped => s.push_str("; would acknowledge"),
+            Action::NotNeeded => {}
+        }
+        match self.close {
+            Action::Done => s.push_str("; moved to history"),
+            Action::Pending => s.push_str("; move to history pending"),
+            Action::Skipped => s.push_str("; would move to history"),
+            Action::NotNeeded => {}
+        }
+        if self.autoclear {
+            s.push_str(" (autoclear)");
+        }
+        if self.dry_run {
+            s.push_str(" [dry run: nothing changed]");
+        }
+        s
+    }
+
+    pub fn json(&self) -> Value {
+        let text =
+            |v: &Option<Vec<u8>>| v.as_ref().map(|v| String::from_utf8_lossy(v).into_owned());
+        json!({
+            "evid": self.evid,
+            "decision": self.kind.as_str(),
+            "reason": self.reason,
+            "customer": text(&self.customer),
+            "queue": text(&self.queue),
+            "section": self.section,
+            "ticket": self.ticket,
+            "argv": self.argv.as_ref().map(|a| a.iter()
+                .map(|x| String::from_utf8_lossy(x.as_bytes()).into_owned())
+                .collect::<Vec<_>>()),
+            "ack": self.ack.as_str(),
+            "close": self.close.as_str(),
+            "autoclear": self.autoclear,
+            "dry_run": self.dry_run,
+        })
+    }
+}
+
+/// Everything one hook call needs from outside.
+pub struct Hook<'a> {
+    pub cfg: &'a Config,
+    pub dry_run: bool,
+}
+
+impl Hook<'_> {
+    fn collector(&self, cell: &OnceCell<Vec<u8>>) -> Vec<u8> {
+        cell.get_or_init(|| self.cfg.collector.clone().unwrap_or_else(script::fqdn))
+            .clone()
+    }
+
+    /// Handles one (non-clear) event. `Err` only when the state DB itself fails.
+    pub fn handle(&self, ev: &Event) -> Result<Report, state::StateError> {
+        let cfg = self.cfg;
+        let now = crate::time::now();
+        let mut st = State::open(&cfg.statedb)?;
+        let me = state::claimant();
+        let collector = OnceCell::new();
+        let count = ev.count.unwrap_or(0);
+        let zenoss = cfg.zenoss.is_some();
+
+        // Step 1-4, 6 decided and recorded in one transaction: the count is stored and
+        // the ticket claimed before any script runs.
+        let decided = |seen: Option<i64>| -> Decision {
+            let triggers = trigger(count, ev.event_state.unwrap_or(0), seen).0;
+            let c = if triggers {
+                self.collector(&collector)
+            } else {
+                Vec::new()
+            };
+            decide(ev, cfg, seen, now, &c)
+        };
+        let d = if self.dry_run {
+            decided(st.row(&ev.evid)?.map(|r| r.count))
+        } else {
+            let encoded = ev.encode();
+            st.write(|tx| {
+                let seen = state::row(tx, &ev.evid)?.map(|r| r.count);
+                let d = decided(seen);
+                let cust = d.customer.as_ref();
+                state::upsert_event(
+                    tx,
+                    &ev.evid,
+                    d.store_count,
+                    ev.event_state,
+                    ev.last_epoch(),
+                    cust.map(|c| c.id.as_slice()),
+                    cust.map(|c| c.queue.as_slice()),
+                    now,
+                )?;
+                if d.kind == Kind::Ticket {
+                    let claim = cfg.ticketscript.as_ref().map(|_| me.as_str());
+                    let note = cfg
+                        .ticketscript
+                        .is_none()
+                        .then_some("no ticketscript in [GENERAL]");
+                    state::add_pending(
+                        tx,
+                        &ev.evid,
+                        What::Ticket,
+                        count,
+                        Some(&encoded),
+                        claim,
+                        note,
+                        now,
+                    )?;
+                }
+                if d.close {
+                    let claim = zenoss.then_some(me.as_str());
+                    state::add_pending(tx, &ev.evid, What::Close, 0, None, claim, None, now)?;
+                }
+                Ok(d)
+            })?
+        };
+        for w in &d.warnings {
+            log::warn!("{w}");
+        }
+
+        let mut report = Report {
+            evid: ev.evid.clone(),
+            kind: d.kind,
+            reason: d.reason.clone(),
+            customer: d.customer.as_ref().map(|c| c.id.clone()),
+            queue: d.customer.as_ref().map(|c| c.queue.clone()),
+            section: d.customer.as_ref().map(|c| c.section.clone()),
+            ticket: None,
+            argv: None,
+            ack: Action::NotNeeded,
+            close: if d.close {
+                Action::Pending
+            } else {
+                Action::NotNeeded
+            },
+            autoclear: d.autoclear,
+            dry_run: self.dry_run,
+            retry: false,
+        };
+
+        if let (Kind::Ticket, Some(c)) = (d.kind, d.customer.as_ref()) {
+            let collector = self.collector(&collector);
+            let ctx = script::Context {
+                customer_id: &c.id,
+                queue: &c.queue,
+                collector: &collector,
+                note_title: &cfg.notetitle,
+            };
+            let (args, cut) = script::argv(ev, &ctx);
+            for field in &cut {
+                log::warn!(
+                    "evid {}: {field} was {} bytes or longer, over Linux's limit for one argument; cut to 131071 bytes",
+                    ev.evid,
+                    crate::event::MAX_ARG
+                );
+            }
+            match &cfg.ticketscript {
+                None => {
+                    report.kind = Kind::TicketFailed;
+                    report.reason = format!(
+                        "{}; no ticketscript in [GENERAL]: ticket kept pending",
+                        d.reason
+                    );
+                    report.retry = true;
+                }
+                Some(path) => {
+                    let mut full = vec![path.as_os_str().to_owned()];
+                    full.extend(args.iter().cloned());
+                    report.argv = Some(full);
+                    if self.dry_run {
+                        report.ack = if d.ack {
+                            Action::Skipped
+                        } else {
+                            Action::NotNeeded
+                        };
+                    } else {
+                        self.ticket(&mut st, ev, &d, path, &args, &me, &mut report)?;
+                    }
+                }
+            }
+        }
+        if self.dry_run && d.close {
+            report.close = Action::Skipped;
+        }
+        if !self.dry_run
+            && (report.ack == Action::Pending || report.close == Action::Pending)
+            && !zenoss
+        {
+            log::info!(
+                "evid {}: no [ZENOSS] section in {}: acknowledge/close recorded as pending",
+                ev.evid,
+                cfg.file.display()
+            );
+        }
+        Ok(report)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn ticket(
+        &self,
+        st: &mut State,
+        ev: &Event,
+        d: &Decision,
+        path: &std::path::Path,
+        args: &[OsString],
+        me: &str,
+        report: &mut Report,
+    ) -> Result<(), state::StateError> {
+        let cfg = self.cfg;
+        let count = ev.count.unwrap_or(0);
+        let key = script::idempotency_key(&ev.evid, count);
+        let count_text = count.to_string();
+        let env = [
+            ("ZENTICKET_EVID", std::ffi::OsStr::new(&ev.evid)),
+            ("ZENTICKET_COUNT", std::ffi::OsStr::new(&count_text)),
+            ("ZENTICKET_IDEMPOTENCY_KEY", std::ffi::OsStr::new(&key)),
+        ];
+        let out = script::run(path, args, &env, cfg.scripttimeout);
+        let now = crate::time::now();
+        let customer = d.customer.as_ref();
+        let (id, queue) = customer
+            .map(|c| (c.id.clone(), c.queue.clone()))
+            .unwrap_or_default();
+        match out.ticket() {
+            Some(ticket) => {
+                let zenoss = cfg.zenoss.is_some();
+                st.write(|tx| {
+                    state::ticket_made(tx, &ev.evid, count, ticket, &id, &queue, now)?;
+                    if d.ack {
+                        let claim = zenoss.then_some(me);
+                        state::add_pending(
+                            tx,
+                            &ev.evid,
+                            What::Acknowledge,
+                            0,
+                            None,
+                            claim,
+                            None,
+                            now,
+                        )?;
+                    }
+                    Ok(())
+                })?;
+                if !out.succeeded() {
+                    let status = if out.timed_out {
+                        "was killed at the timeout".to_string()
+                    } else {
+                        out.status
+                            .map_or("ended oddly".into(), |s| format!("ended with {s}"))
+                    };
+                    log::warn!(
+                        "evid {}: {} printed ticket {ticket} but {status}; the ticket counts (a retry would make a second one)",
+                        ev.evid,
+                        path.display()
+                    );
+                }
+                report.ticket = Some(ticket);
+                if d.ack {
+                    report.ack = Action::Pending;
+                }
+            }
+            None => {
+                let why = out.failure(path);
+                st.write(|tx| state::failed(tx, &ev.evid, What::Ticket, count, &why, now))?;
+                log::error!(
+                    "evid {}: ticket failed: {why}; kept pending for `zenticket-hook sweep` (argv: {})",
+                    ev.evid,
+                    script::show_argv(path, args)
+                );
+                report.kind = Kind::TicketFailed;
+                report.reason = format!("{}; {why}", d.reason);
+                report.retry = true;
+            }
+        }
+        Ok(())
+    }
+
+    /// A notification's clear command: remember the event cleared, and run the clear
+    /// script for its ticket when one is configured.
+    pub fn clear(&self, ev: &Event) -> Result<Report, state::StateError> {
+        let cfg = self.cfg;
+        let now = crate::time::now();
+        let mut st = State::open(&cfg.statedb)?;
+        let row = st.row(&ev.evid)?;
+        let ticket = state::last_ticket(st.conn(), &ev.evid).map_err(|e| state::StateError {
+            path: cfg.statedb.clone(),
+            msg: e.to_string(),
+        })?;
+        if !self.dry_run {
+            st.write(|tx| {
+                if row.is_none() {
+                    state::upsert_event(
+                        tx,
+                        &ev.evid,
+                        ev.count.unwrap_or(0),
+                        ev.event_state,
+                        ev.last_epoch(),
+                        None,
+                        None,
+                        now,
+                    )?;
+                }
+                state::mark_cleared(tx, &ev.evid, ev.event_state, now)
+            })?;
+        }
+        let customer = row.as_ref().and_then(|r| r.customer.clone());
+        let queue = row.as_ref().and_then(|r| r.queue.clone());
+        let mut report = Report {
+            evid: ev.evid.clone(),
+            kind: Kind::Cleared,
+            reason: match ticket {
+                Some(t) => format!("event cleared; its ticket is {t}"),
+                None => "event cleared; it has no ticket".into(),
+            },
+            customer: customer.clone(),
+            queue: queue.clone(),
+            section: None,
+            ticket,
+            argv: None,
+            ack: Action::NotNeeded,
+            close: Action::NotNeeded,
+            autoclear: false,
+            dry_run: self.dry_run,
+            retry: false,
+        };
+        let (Some(path), Some(ticket)) = (&cfg.clearscript, ticket) else {
+            return Ok(report);
+        };
+        let collector = cfg.collector.clone().unwrap_or_else(script::fqdn);
+        let ctx = script::Context {
+            customer_id: customer.as_deref().unwrap_or(b""),
+            queue: queue.as_deref().unwrap_or(b""),
+            collector: &collector,
+            note_title: &cfg.notetitle,
+        };
+        let (rest, _) = script::argv(ev, &ctx);
+        let mut args: Vec<OsString> = vec!["-ticket".into(), ticket.to_string().into()];
+        args.extend(rest);
+        let mut full = vec![path.as_os_str().to_owned()];
+        full.extend(args.iter().cloned());
+        report.argv = Some(full);
+        if self.dry_run {
+            return Ok(report);
+        }
+        let count = ev.count.unwrap_or(0);
+        let count_text = count.to_string();
+        let key = format!("{}-clear", script::idempotency_key(&ev.evid, count));
+        let env = [
+            ("ZENTICKET_EVID", std::ffi::OsStr::new(&ev.evid)),
+            ("ZENTICKET_COUNT", std::ffi::OsStr::new(&count_text)),
+            ("ZENTICKET_IDEMPOTENCY_KEY", std::ffi::OsStr::new(&key)),
+        ];
+        let out = script::run(path, &args, &env, cfg.scripttimeout);
+        if !out.succeeded() {
+            let why = out.failure(path);
+            let encoded = ev.encode();
+            st.write(|tx| {
+                state::add_pending(
+                    tx,
+                    &ev.evid,
+                    What::Clear,
+                    ticket,
+                    Some(&encoded),
+                    None,
+                    Some(&why),
+                    now,
+                )?;
+                state::failed(tx, &ev.evid, What::Clear, ticket, &why, now)
+            })?;
+            log::error!(
+                "evid {}: clear script failed: {why}; kept pending for `zenticket-hook sweep`",
+                ev.evid
+            );
+            report.reason = format!("{}; clear script failed: {why}", report.reason);
+            report.retry = true;
+        }
+        Ok(report)
+    }
+}
+
+/// Records an event whose config could not be read: the trigger rule needs no config, so
+/// the count is kept and a ticket that falls due is left pending for `sweep`.
+pub fn record_undecided(
+    path: &std::path::Path,
+    ev: &Event,
+    why: &str,
+) -> Result<bool, state::StateError> {
+    let now = crate::time::now();
+    let mut st = State::open(path)?;
+    let encoded = ev.encode();
+    let count = ev.count.unwrap_or(0);
+    st.write(|tx| {
+        let seen = state::row(tx, &ev.evid)?.map(|r| r.count);
+        let (triggers, store) = trigger(count, ev.event_state.unwrap_or(0), seen);
+        state::upsert_event(
+            tx,
+            &ev.evid,
+            store,
+            ev.event_state,
+            ev.last_epoch(),
+            None,
+            None,
+            now,
+        )?;
+        if triggers {
+            state::add_pending(
+                tx,
+                &ev.evid,
+                What::Ticket,
+                count,
+                Some(&encoded),
+                None,
+                Some(why),
+                now,
+            )?;
+        }
+        Ok(triggers)
+    })
+}

@@ -1,0 +1,372 @@
+//! The ticket (and clear) script: exactly the daemon's argument vector, exec'd directly
+//! (never through a shell: event text is data), in its own process group so that a
+//! timeout kills it and everything it started.
+
+use crate::event::{cut_to_arg_limit, Event};
+use std::ffi::{OsStr, OsString};
+use std::io::Read;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+pub const DEFAULT_PATH: &str = "/usr/local/bin:/usr/bin:/bin";
+
+/// The values the daemon passed that do not come from the event.
+pub struct Context<'a> {
+    pub customer_id: &'a [u8],
+    pub queue: &'a [u8],
+    pub collector: &'a [u8],
+    pub note_title: &'a [u8],
+}
+
+/// The daemon's argv (after the script path), and the names of fields cut to fit.
+pub fn argv(ev: &Event, ctx: &Context) -> (Vec<OsString>, Vec<&'static str>) {
+    let t = |v: &Option<Vec<u8>>| v.clone().unwrap_or_default();
+    let n = |v: Option<i64>| v.map(|n| n.to_string().into_bytes()).unwrap_or_default();
+    let time = |v: &Option<String>| -> Vec<u8> {
+        match v {
+            None => Vec::new(),
+            Some(s) if crate::time::is_zenoss_format(s) => s.clone().into_bytes(),
+            Some(s) => match crate::time::parse(s) {
+                Ok(epoch) => crate::time::zenoss_format(epoch).into_bytes(),
+                Err(_) => s.clone().into_bytes(),
+            },
+        }
+    };
+    let pairs: Vec<(&'static str, Vec<u8>)> = vec![
+        ("-customer", ctx.customer_id.to_vec()),
+        ("-device", t(&ev.device)),
+        ("-deviceIP", t(&ev.ip_address)),
+        ("-collector", ctx.collector.to_vec()),
+        ("-first", time(&ev.first_time)),
+        ("-last", time(&ev.last_time)),
+        ("-count", n(ev.count)),
+        ("-summary", t(&ev.summary)),
+        ("-noteTitle", ctx.note_title.to_vec()),
+        ("-note", t(&ev.message)),
+        ("-severity", n(ev.severity)),
+        ("-group", t(&ev.device_groups)),
+        ("-impact", t(&ev.device_priority)),
+        ("-component", t(&ev.component)),
+        ("-queue", ctx.queue.to_vec()),
+    ];
+    let mut out = Vec::with_capacity(30);
+    let mut cut = Vec::new();
+    for (flag, mut value) in pairs {
+        if cut_to_arg_limit(&mut value) {
+            cut.push(flag);
+        }
+        out.push(OsString::from(flag));
+        out.push(OsString::from_vec(value));
+    }
+    (out, cut)
+}
+
+/// The same for one ticket attempt, every attempt: (evid, count) and nothing else.
+pub fn idempotency_key(evid: &str, count: i64) -> String {
+    // FNV-1a over both, plus the count in clear: short, printable, stable across versions.
+    let mut h: u64 = 0xcbf29ce484222325;
+    for b in evid
+        .as_bytes()
+        .iter()
+        .chain(b"\0")
+        .chain(count.to_string().as_bytes())
+    {
+        h ^= *b as u64;
+        h = h.wrapping_mul(0x100000001b3);
+    }
+    format!("zt-{h:016x}-{count}-{evid}")
+}
+
+/// What running the script gave.
+#[derive(Debug)]
+pub struct Outcome {
+    pub stdout: Vec<u8>,
+    pub stderr: Vec<u8>,
+    /// Exit code, or the signal that ended it; None when it could not be started.
+    pub status: Option<Status>,
+    pub timed_out: bool,
+    pub spawn_error: Option<String>,
+    pub elapsed: Duration,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    Code(i32),
+    Signal(i32),
+}
+
+impl std::fmt::Display for Status {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Status::Code(c) => write!(f, "exit status {c}"),
+            Status::Signal(s) => write!(f, "killed by signal {s}"),
+        }
+    }
+}
+
+impl Outcome {
+    /// The ticket number: stdout, trimmed, as a positive integer (Python's `int()`).
+    pub fn ticket(&self) -> Option<i64> {
+        let s = std::str::from_utf8(&self.stdout).ok()?;
+        let s = s.trim_matches(|c: char| c.is_ascii_whitespace());
+        let n: i64 = s.strip_prefix('+').unwrap_or(s).parse().ok()?;
+        (n > 0).then_some(n)
+    }
+
+    pub fn succeeded(&self) -> bool {
+        !self.timed_out && self.status == Some(Status::Code(0))
+    }
+
+    /// Why no ticket came of it, in words for the log and `state`.
+    pub fn failure(&self, script: &Path) -> String {
+        let mut msg = if let Some(e) = &self.spawn_error {
+            format!("cannot run {}: {e}", script.display())
+        } else if self.timed_out && self.stdout.is_empty() {
+            format!(
+                "{} printed nothing before it was killed at the timeout ({:.1}s)",
+                script.display(),
+                self.elapsed.as_secs_f64()
+            )
+        } else {
+            let out = String::from_utf8_lossy(&self.stdout);
+            let out = out.trim();
+            let status = self.status.map_or("no status".into(), |s| s.to_string());
+            if out.is_empty() {
+                format!("{} printed no ticket number ({status})", script.display())
+            } else {
+                format!(
+                    "{} printed {:?}, not a positive ticket number ({status})",
+                    script.display(),
+                    crate::log::clip(out, 200)
+                )
+            }
+        };
+        let err = String::from_utf8_lossy(&self.stderr);
+        let err = err.trim();
+        if !err.is_empty() {
+            msg.push_str(&format!("; stderr: {}", crate::log::clip(err, 2000)));
+        }
+        msg
+    }
+}
+
+/// Runs `script args...` with the extra environment, killing its process group at
+/// `timeout`. Never fails: a script that cannot start is an outcome too.
+pub fn run(script: &Path, args: &[OsString], env: &[(&str, &OsStr)], timeout: Duration) -> Outcome {
+    let start = Instant::now();
+    let mut cmd = Command::new(script);
+    cmd.args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0);
+    if std::env::var_os("PATH").is_none() {
+        cmd.env("PATH", DEFAULT_PATH);
+    }
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = match cmd.spawn() {
+        Ok(c) => c,
+        Err(e) => {
+            return Outcome {
+                stdout: Vec::new(),
+                stderr: Vec::new(),
+                status: None,
+                timed_out: false,
+                spawn_error: Some(e.to_string()),
+                elapsed: start.elapsed(),
+            }
+        }
+    };
+    let pgid = child.id() as i32;
+    let (tx, rx) = mpsc::channel::<(u8, Vec<u8>)>();
+    let mut readers = Vec::new();
+    for (tag, pipe) in [
+        (
+            1u8,
+            child
+                .stdout
+                .take()
+                .map(|p| Box::new(p) as Box<dyn Read + Send>),
+        ),
+        (
+            2u8,
+            child
+                .stderr
+                .take()
+                .map(|p| Box::new(p) as Box<dyn Read + Send>),
+        ),
+    ] {
+        if let Some(mut pipe) = pipe {
+            let tx = tx.clone();
+            readers.push(std::thread::spawn(move || {
+                let mut buf = Vec::new();
+                // Cap what we keep: a runaway script must not eat the hook's memory.
+                let _ = (&mut pipe).take(4 << 20).read_to_end(&mut buf);
+                let _ = std::io::copy(&mut pipe, &mut std::io::sink());
+                let _ = tx.send((tag, buf));
+            }));
+        }
+    }
+    drop(tx);
+    let deadline = start + timeout;
+    let mut timed_out = false;
+    let mut status = None;
+    // Wait for the script itself, polling cheaply: most scripts finish in milliseconds.
+    let mut nap = Duration::from_millis(1);
+    loop {
+        match child.try_wait() {
+            Ok(Some(s)) => {
+                status = Some(s);
+                break;
+            }
+            Ok(None) => {}
+            Err(_) => break,
+        }
+        let now = Instant::now();
+        if now >= deadline {
+            timed_out = true;
+            kill_group(pgid);
+            status = child.wait().ok();
+            break;
+        }
+        std::thread::sleep(nap.min(deadline - now));
+        nap = (nap * 2).min(Duration::from_millis(20));
+    }
+    // Then for its output: a child it left behind may still hold the pipes.
+    let mut stdout = Vec::new();
+    let mut stderr = Vec::new();
+    let mut open = readers.len();
+    while open > 0 {
+        let wait = deadline.saturating_duration_since(Instant::now());
+        match rx.recv_timeout(wait) {
+            Ok((1, b)) => {
+                stdout = b;
+                open -= 1;
+            }
+            Ok((_, b)) => {
+                stderr = b;
+                open -= 1;
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                timed_out = true;
+                kill_group(pgid);
+                // The pipes close once the group is dead.
+                while let Ok((tag, b)) = rx.recv_timeout(Duration::from_secs(2)) {
+                    if tag == 1 {
+                        stdout = b;
+                    } else {
+                        stderr = b;
+                    }
+                }
+                break;
+            }
+            Err(mpsc::RecvTimeoutError::Disconnected) => break,
+        }
+    }
+    Outcome {
+        stdout,
+        stderr,
+        status: status.map(|s| match s.code() {
+            Some(c) => Status::Code(c),
+            None => Status::Signal(s.signal().unwrap_or(0)),
+        }),
+        timed_out,
+        spawn_error: None,
+        elapsed: start.elapsed(),
+    }
+}
+
+fn kill_group(pgid: i32) {
+    // SAFETY: kill(2) with a negative pid signals the process group we created.
+    unsafe {
+        libc::kill(-pgid, libc::SIGKILL);
+    }
+}
+
+/// The host's fully qualified name, as Python's `socket.getfqdn()` gave it.
+pub fn fqdn() -> Vec<u8> {
+    let mut buf = [0u8; 256];
+    // SAFETY: gethostname writes at most buf.len() bytes into buf.
+    let rc = unsafe { libc::gethostname(buf.as_mut_ptr() as *mut libc::c_char, buf.len()) };
+    if rc != 0 {
+        return b"localhost".to_vec();
+    }
+    let len = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
+    let host = buf[..len].to_vec();
+    if host.contains(&b'.') {
+        return host;
+    }
+    canonical_name(&host).unwrap_or(host)
+}
+
+fn canonical_name(host: &[u8]) -> Option<Vec<u8>> {
+    let c_host = std::ffi::CString::new(host).ok()?;
+    // SAFETY: getaddrinfo with a valid C string and zeroed hints; the result list is
+    // read once and freed with freeaddrinfo.
+    unsafe {
+        let mut hints: libc::addrinfo = std::mem::zeroed();
+        hints.ai_flags = libc::AI_CANONNAME;
+        let mut res: *mut libc::addrinfo = std::ptr::null_mut();
+        if libc::getaddrinfo(c_host.as_ptr(), std::ptr::null(), &hints, &mut res) != 0 {
+            return None;
+        }
+        let name = if !res.is_null() && !(*res).ai_canonname.is_null() {
+            Some(
+                std::ffi::CStr::from_ptr((*res).ai_canonname)
+                    .to_bytes()
+                    .to_vec(),
+            )
+        } else {
+            None
+        };
+        libc::freeaddrinfo(res);
+        name.filter(|n| n.contains(&b'.'))
+    }
+}
+
+/// For log lines: the argv as one readable line.
+pub fn show_argv(script: &Path, args: &[OsString]) -> String {
+    let mut s = String::from_utf8_lossy(script.as_os_str().as_bytes()).into_owned();
+    for a in args {
+        s.push(' ');
+        s.push_str(&crate::log::quote(a.as_bytes()));
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn key_is_stable_and_distinct() {
+        assert_eq!(idempotency_key("a", 1), idempotency_key("a", 1));
+        assert_ne!(idempotency_key("a", 1), idempotency_key("a", 2));
+        assert_ne!(idempotency_key("a1", 1), idempotency_key("a", 11));
+    }
+
+    #[test]
+    fn ticket_number_rules() {
+        let o = |s: &[u8]| Outcome {
+            stdout: s.to_vec(),
+            stderr: vec![],
+            status: Some(Status::Code(0)),
+            timed_out: false,
+            spawn_error: None,
+            elapsed: Duration::ZERO,
+        };
+        assert_eq!(o(b" 4711\n").ticket(), Some(4711));
+        assert_eq!(o(b"+12").ticket(), Some(12));
+        assert_eq!(o(b"0").ticket(), None);
+        assert_eq!(o(b"-3").ticket(), None);
+        assert_eq!(o(b"").ticket(), None);
+        assert_eq!(o(b"ticket 5").ticket(), None);
+        assert_eq!(o(b"5\n6").ticket(), None);
+    }
+}

@@ -1,0 +1,467 @@
+//! The state DB: what the daemon kept in memory (the count seen per evid), plus what it
+//! never had: ticket numbers, and the work still owed (pending) so that `sweep` finishes
+//! what a hook could not.
+//!
+//! Every write is one short transaction taken under an exclusive `flock` on
+//! `<statedb>.lock`, then `BEGIN IMMEDIATE`. The flock queues writers in the kernel, which
+//! wakes the next one the moment the lock is free, where SQLite's own busy handler would
+//! sleep and poll; no lock is ever held while a script runs or Zenoss is called.
+
+use fs2::FileExt;
+use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBehavior};
+use std::fmt;
+use std::fs::{File, OpenOptions};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+
+/// Schema migrations, in order; `PRAGMA user_version` says how many are applied.
+const MIGRATIONS: &[&str] = &[
+    // 1: the first schema.
+    "CREATE TABLE events(
+        evid TEXT PRIMARY KEY,
+        count INTEGER NOT NULL,
+        event_state INTEGER,
+        customer BLOB,
+        queue BLOB,
+        last_time REAL,
+        cleared INTEGER NOT NULL DEFAULT 0,
+        created REAL NOT NULL,
+        updated REAL NOT NULL
+    ) WITHOUT ROWID;
+    CREATE TABLE tickets(
+        evid TEXT NOT NULL,
+        count INTEGER NOT NULL,
+        ticket INTEGER NOT NULL,
+        customer BLOB,
+        queue BLOB,
+        created REAL NOT NULL,
+        PRIMARY KEY(evid, count)
+    ) WITHOUT ROWID;
+    CREATE TABLE pending(
+        evid TEXT NOT NULL,
+        what TEXT NOT NULL,
+        count INTEGER NOT NULL,
+        event BLOB,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        last_error TEXT,
+        next_try REAL NOT NULL,
+        claimed_by TEXT,
+        claimed_at REAL,
+        created REAL NOT NULL,
+        PRIMARY KEY(evid, what, count)
+    ) WITHOUT ROWID;
+    CREATE INDEX pending_next_try ON pending(next_try);",
+];
+
+#[derive(Debug)]
+pub struct StateError {
+    pub path: PathBuf,
+    pub msg: String,
+}
+
+impl fmt::Display for StateError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "state DB {}: {}", self.path.display(), self.msg)
+    }
+}
+
+impl std::error::Error for StateError {}
+
+pub type Result<T> = std::result::Result<T, StateError>;
+
+/// What one piece of owed work is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum What {
+    Ticket,
+    Acknowledge,
+    Close,
+    Clear,
+}
+
+impl What {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            What::Ticket => "ticket",
+            What::Acknowledge => "acknowledge",
+            What::Close => "close",
+            What::Clear => "clear",
+        }
+    }
+}
+
+pub struct State {
+    pub path: PathBuf,
+    conn: Connection,
+    lock: File,
+}
+
+/// The stored row of one evid.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Row {
+    pub evid: String,
+    pub count: i64,
+    pub event_state: Option<i64>,
+    pub customer: Option<Vec<u8>>,
+    pub queue: Option<Vec<u8>>,
+    pub cleared: bool,
+    pub updated: f64,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct PendingRow {
+    pub evid: String,
+    pub what: String,
+    pub count: i64,
+    pub attempts: i64,
+    pub last_error: Option<String>,
+    pub next_try: f64,
+    pub claimed_by: Option<String>,
+    pub claimed_at: Option<f64>,
+}
+
+impl State {
+    /// Opens (creating if need be) the state DB. Refuses a path that is a symlink or that
+    /// group or others may write: the hook runs as the zenoss user and must not be steered.
+    pub fn open(path: &Path) -> Result<State> {
+        let err = |msg: String| StateError {
+            path: path.to_path_buf(),
+            msg,
+        };
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            if !dir.exists() {
+                std::fs::DirBuilder::new()
+                    .recursive(true)
+                    .mode(0o750)
+                    .create(dir)
+                    .map_err(|e| err(format!("cannot create folder {}: {e}", dir.display())))?;
+            }
+        }
+        // Create it ourselves, 0600 and without following a planted symlink; SQLite
+        // then opens an existing file.
+        match OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(path)
+        {
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(err(format!("cannot create: {e}"))),
+        }
+        let meta = std::fs::symlink_metadata(path).map_err(|e| err(e.to_string()))?;
+        if meta.file_type().is_symlink() {
+            return Err(err(
+                "is a symbolic link; refusing to follow it (remove it, or set [GENERAL] statedb to a real path)".into(),
+            ));
+        }
+        if meta.mode() & 0o022 != 0 {
+            return Err(err(format!(
+                "group or others can write it (mode {:o}); run `chmod 600 {}`",
+                meta.mode() & 0o777,
+                path.display()
+            )));
+        }
+        let mut lock_path = path.as_os_str().to_owned();
+        lock_path.push(".lock");
+        let lock = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(&lock_path)
+            .map_err(|e| err(format!("cannot open lock file: {e}")))?;
+        let conn = Connection::open(path).map_err(|e| err(e.to_string()))?;
+        conn.busy_timeout(std::time::Duration::from_secs(30))
+            .map_err(|e| err(e.to_string()))?;
+        let mut state = State {
+            path: path.to_path_buf(),
+            conn,
+            lock,
+        };
+        state.migrate()?;
+        Ok(state)
+    }
+
+    fn err(&self, e: impl fmt::Display) -> StateError {
+        StateError {
+            path: self.path.clone(),
+            msg: e.to_string(),
+        }
+    }
+
+    fn migrate(&mut self) -> Result<()> {
+        let version: i64 = self
+            .conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .map_err(|e| self.err(e))?;
+        if version as usize >= MIGRATIONS.len() {
+            // Nothing to do: the common case costs one read and no lock.
+            return self.tune();
+        }
+        self.write(|tx| {
+            let version: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+            for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+                tx.execute_batch(sql)?;
+                tx.pragma_update(None, "user_version", (i + 1) as i64)?;
+            }
+            Ok(())
+        })?;
+        // WAL persists in the file: readers (`state`) never block writers.
+        self.conn
+            .pragma_update(None, "journal_mode", "WAL")
+            .map_err(|e| self.err(e))?;
+        self.tune()
+    }
+
+    fn tune(&self) -> Result<()> {
+        // FULL: a claim or a ticket number that was committed survives a power cut, so
+        // no ticket is made twice by a retry after a reboot.
+        self.conn
+            .pragma_update(None, "synchronous", "FULL")
+            .map_err(|e| self.err(e))
+    }
+
+    /// Runs `f` in one write transaction under the state lock.
+    pub fn write<T>(&mut self, f: impl FnOnce(&Transaction) -> rusqlite::Result<T>) -> Result<T> {
+        let path = self.path.clone();
+        let err = |msg: String| StateError {
+            path: path.clone(),
+            msg,
+        };
+        self.lock
+            .lock_exclusive()
+            .map_err(|e| err(format!("cannot lock: {e}")))?;
+        let result = (|| {
+            let tx = self
+                .conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let v = f(&tx)?;
+            tx.commit()?;
+            Ok(v)
+        })();
+        let _ = FileExt::unlock(&self.lock);
+        result.map_err(|e: rusqlite::Error| err(e.to_string()))
+    }
+
+    pub fn conn(&self) -> &Connection {
+        &self.conn
+    }
+
+    pub fn row(&self, evid: &str) -> Result<Option<Row>> {
+        row(&self.conn, evid).map_err(|e| self.err(e))
+    }
+
+    pub fn rows(&self, evid: Option<&str>) -> Result<Vec<Row>> {
+        let mut out = Vec::new();
+        let sql = "SELECT evid, count, event_state, customer, queue, cleared, updated FROM events \
+                   WHERE ?1 IS NULL OR evid = ?1 ORDER BY updated, evid";
+        let mut stmt = self.conn.prepare(sql).map_err(|e| self.err(e))?;
+        let mapped = stmt.query_map([evid], map_row).map_err(|e| self.err(e))?;
+        for r in mapped {
+            out.push(r.map_err(|e| self.err(e))?);
+        }
+        Ok(out)
+    }
+
+    pub fn tickets(&self, evid: &str) -> Result<Vec<i64>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT ticket FROM tickets WHERE evid = ?1 ORDER BY count")
+            .map_err(|e| self.err(e))?;
+        let v = stmt
+            .query_map([evid], |r| r.get(0))
+            .and_then(|m| m.collect::<rusqlite::Result<Vec<i64>>>())
+            .map_err(|e| self.err(e))?;
+        Ok(v)
+    }
+
+    pub fn pending(&self, evid: &str) -> Result<Vec<PendingRow>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT evid, what, count, attempts, last_error, next_try, claimed_by, claimed_at \
+                 FROM pending WHERE evid = ?1 ORDER BY created, what, count",
+            )
+            .map_err(|e| self.err(e))?;
+        let v = stmt
+            .query_map([evid], map_pending)
+            .and_then(|m| m.collect::<rusqlite::Result<Vec<_>>>())
+            .map_err(|e| self.err(e))?;
+        Ok(v)
+    }
+}
+
+fn map_row(r: &rusqlite::Row) -> rusqlite::Result<Row> {
+    Ok(Row {
+        evid: r.get(0)?,
+        count: r.get(1)?,
+        event_state: r.get(2)?,
+        customer: r.get(3)?,
+        queue: r.get(4)?,
+        cleared: r.get::<_, i64>(5)? != 0,
+        updated: r.get(6)?,
+    })
+}
+
+fn map_pending(r: &rusqlite::Row) -> rusqlite::Result<PendingRow> {
+    Ok(PendingRow {
+        evid: r.get(0)?,
+        what: r.get(1)?,
+        count: r.get(2)?,
+        attempts: r.get(3)?,
+        last_error: r.get(4)?,
+        next_try: r.get(5)?,
+        claimed_by: r.get(6)?,
+        claimed_at: r.get(7)?,
+    })
+}
+
+pub fn row(conn: &Connection, evid: &str) -> rusqlite::Result<Option<Row>> {
+    conn.query_row(
+        "SELECT evid, count, event_state, customer, queue, cleared, updated FROM events WHERE evid = ?1",
+        [evid],
+        map_row,
+    )
+    .optional()
+}
+
+/// Stores what is known of an evid; the count only ever rises.
+#[allow(clippy::too_many_arguments)]
+pub fn upsert_event(
+    tx: &Transaction,
+    evid: &str,
+    count: i64,
+    event_state: Option<i64>,
+    last_time: Option<f64>,
+    customer: Option<&[u8]>,
+    queue: Option<&[u8]>,
+    now: f64,
+) -> rusqlite::Result<()> {
+    tx.prepare_cached(
+        "INSERT INTO events(evid, count, event_state, customer, queue, last_time, created, updated)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)
+         ON CONFLICT(evid) DO UPDATE SET
+            count = max(count, excluded.count),
+            event_state = coalesce(excluded.event_state, event_state),
+            customer = coalesce(excluded.customer, customer),
+            queue = coalesce(excluded.queue, queue),
+            last_time = coalesce(excluded.last_time, last_time),
+            updated = excluded.updated",
+    )?
+    .execute(params![
+        evid,
+        count,
+        event_state,
+        customer,
+        queue,
+        last_time,
+        now
+    ])?;
+    Ok(())
+}
+
+pub fn mark_cleared(
+    tx: &Transaction,
+    evid: &str,
+    state: Option<i64>,
+    now: f64,
+) -> rusqlite::Result<()> {
+    tx.execute(
+        "UPDATE events SET cleared = 1, event_state = coalesce(?2, event_state), updated = ?3 WHERE evid = ?1",
+        params![evid, state, now],
+    )?;
+    Ok(())
+}
+
+/// Records owed work. `claimed_by` set means "this process is doing it now".
+#[allow(clippy::too_many_arguments)]
+pub fn add_pending(
+    tx: &Transaction,
+    evid: &str,
+    what: What,
+    count: i64,
+    event: Option<&[u8]>,
+    claimed_by: Option<&str>,
+    last_error: Option<&str>,
+    now: f64,
+) -> rusqlite::Result<()> {
+    tx.prepare_cached(
+        "INSERT INTO pending(evid, what, count, event, attempts, last_error, next_try, claimed_by, claimed_at, created)
+         VALUES (?1, ?2, ?3, ?4, 0, ?5, ?6, ?7, CASE WHEN ?7 IS NULL THEN NULL ELSE ?6 END, ?6)
+         ON CONFLICT(evid, what, count) DO UPDATE SET
+            event = coalesce(excluded.event, event),
+            claimed_by = coalesce(claimed_by, excluded.claimed_by),
+            claimed_at = coalesce(claimed_at, excluded.claimed_at),
+            last_error = coalesce(excluded.last_error, last_error)",
+    )?
+    .execute(params![evid, what.as_str(), count, event, last_error, now, claimed_by])?;
+    Ok(())
+}
+
+/// The owed work is done: forget it.
+pub fn done(tx: &Transaction, evid: &str, what: What, count: i64) -> rusqlite::Result<()> {
+    tx.prepare_cached("DELETE FROM pending WHERE evid = ?1 AND what = ?2 AND count = ?3")?
+        .execute(params![evid, what.as_str(), count])?;
+    Ok(())
+}
+
+/// An attempt failed: release the claim, count it, and set the next try with exponential
+/// backoff (1 min, 2, 4, ... capped at 1 h).
+pub fn failed(
+    tx: &Transaction,
+    evid: &str,
+    what: What,
+    count: i64,
+    error: &str,
+    now: f64,
+) -> rusqlite::Result<()> {
+    tx.prepare_cached(
+        "UPDATE pending SET attempts = attempts + 1, last_error = ?4,
+            next_try = ?5 + min(3600, 60 * (1 << min(attempts, 6))),
+            claimed_by = NULL, claimed_at = NULL
+         WHERE evid = ?1 AND what = ?2 AND count = ?3",
+    )?
+    .execute(params![evid, what.as_str(), count, error, now])?;
+    Ok(())
+}
+
+/// A ticket exists for (evid, count). Older unclaimed ticket work for the evid is
+/// superseded: this ticket covers the event's newer state.
+pub fn ticket_made(
+    tx: &Transaction,
+    evid: &str,
+    count: i64,
+    ticket: i64,
+    customer: &[u8],
+    queue: &[u8],
+    now: f64,
+) -> rusqlite::Result<()> {
+    tx.prepare_cached(
+        "INSERT OR REPLACE INTO tickets(evid, count, ticket, customer, queue, created) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )?
+    .execute(params![evid, count, ticket, customer, queue, now])?;
+    done(tx, evid, What::Ticket, count)?;
+    tx.prepare_cached(
+        "DELETE FROM pending WHERE evid = ?1 AND what = 'ticket' AND count < ?2 AND claimed_by IS NULL",
+    )?
+    .execute(params![evid, count])?;
+    Ok(())
+}
+
+/// The newest ticket of an evid, for the clear script.
+pub fn last_ticket(conn: &Connection, evid: &str) -> rusqlite::Result<Option<i64>> {
+    conn.query_row(
+        "SELECT ticket FROM tickets WHERE evid = ?1 ORDER BY count DESC LIMIT 1",
+        [evid],
+        |r| r.get(0),
+    )
+    .optional()
+}
+
+/// A claim name unique to this process run.
+pub fn claimant() -> String {
+    format!("pid {} at {:.6}", std::process::id(), crate::time::now())
+}

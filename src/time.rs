@@ -1,0 +1,215 @@
+//! Zenoss's many ways of writing a time, and the one the ticket script has always seen.
+//!
+//! Notifications render `2009/11/18 16:45:33.000` in zenactiond's local time, the 4.2 API
+//! sends `2009-11-18 16:45:33` (server-local), 5.0+ sends float epoch seconds, ZEP stores
+//! epoch milliseconds, and people type ISO 8601. The daemon passed the first form to the
+//! script, so that is what `-first`/`-last` carry whatever came in.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// Seconds since the epoch, now.
+pub fn now() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
+}
+
+/// Epoch seconds above this are taken as milliseconds (1e11 s is in the year 5138).
+const MS_THRESHOLD: f64 = 1e11;
+
+/// Parses every time format of SPEC section 1 into epoch seconds.
+pub fn parse(text: &str) -> Result<f64, String> {
+    let t = text.trim();
+    if t.is_empty() {
+        return Err("empty time".into());
+    }
+    if t.bytes().all(|b| b.is_ascii_digit() || b == b'.')
+        && t.bytes().filter(|&b| b == b'.').count() <= 1
+    {
+        let n: f64 = t.parse().map_err(|_| format!("{t:?} is not a time"))?;
+        return Ok(if n > MS_THRESHOLD { n / 1000.0 } else { n });
+    }
+    parse_calendar(t).ok_or_else(|| {
+        format!(
+            "{t:?} is not a time (expected `2009/11/18 16:45:33.000`, ISO 8601, or epoch seconds or milliseconds)"
+        )
+    })
+}
+
+fn parse_calendar(t: &str) -> Option<f64> {
+    let b = t.as_bytes();
+    let num = |s: &[u8]| -> Option<i64> {
+        if s.is_empty() || !s.iter().all(u8::is_ascii_digit) {
+            return None;
+        }
+        std::str::from_utf8(s).ok()?.parse().ok()
+    };
+    if b.len() < 19 {
+        return None;
+    }
+    let sep = b[4];
+    if !(sep == b'/' || sep == b'-') || b[7] != sep || !(b[10] == b' ' || b[10] == b'T') {
+        return None;
+    }
+    if b[13] != b':' || b[16] != b':' {
+        return None;
+    }
+    let (y, mo, d) = (num(&b[0..4])?, num(&b[5..7])?, num(&b[8..10])?);
+    let (h, mi, s) = (num(&b[11..13])?, num(&b[14..16])?, num(&b[17..19])?);
+    if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || s > 60 {
+        return None;
+    }
+    let mut rest = &b[19..];
+    let mut frac = 0.0;
+    if rest.first() == Some(&b'.') {
+        let n = rest[1..].iter().take_while(|c| c.is_ascii_digit()).count();
+        if n == 0 {
+            return None;
+        }
+        frac = format!("0.{}", std::str::from_utf8(&rest[1..1 + n]).ok()?)
+            .parse()
+            .ok()?;
+        rest = &rest[1 + n..];
+    }
+    let offset: Option<i64> = match rest {
+        [] => None,
+        [b'Z'] | [b'z'] => Some(0),
+        [sign @ (b'+' | b'-'), hh1, hh2, tail @ ..] => {
+            let hh = num(&[*hh1, *hh2])?;
+            let mm = match tail {
+                [] => 0,
+                [b':', m1, m2] | [m1, m2] => num(&[*m1, *m2])?,
+                _ => return None,
+            };
+            let off = hh * 3600 + mm * 60;
+            Some(if *sign == b'-' { -off } else { off })
+        }
+        _ => return None,
+    };
+    let secs = match offset {
+        Some(off) => days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + s - off,
+        None => local_to_epoch(y, mo, d, h, mi, s)?,
+    };
+    Some(secs as f64 + frac)
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
+fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = if y >= 0 { y } else { y - 399 } / 400;
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146097 + doe - 719468
+}
+
+fn local_to_epoch(y: i64, mo: i64, d: i64, h: i64, mi: i64, s: i64) -> Option<i64> {
+    // SAFETY: tm is plain data, zeroed then filled; mktime only reads and normalises it.
+    unsafe {
+        let mut tm: libc::tm = std::mem::zeroed();
+        tm.tm_year = (y - 1900) as libc::c_int;
+        tm.tm_mon = (mo - 1) as libc::c_int;
+        tm.tm_mday = d as libc::c_int;
+        tm.tm_hour = h as libc::c_int;
+        tm.tm_min = mi as libc::c_int;
+        tm.tm_sec = s as libc::c_int;
+        tm.tm_isdst = -1;
+        let t = libc::mktime(&mut tm);
+        if t == -1 && !(y == 1969 && mo == 12 && d == 31) {
+            return None;
+        }
+        Some(t as i64)
+    }
+}
+
+/// Broken-down local time of an epoch second.
+fn local(secs: i64) -> libc::tm {
+    // SAFETY: localtime_r writes only into the tm we own.
+    unsafe {
+        let mut tm: libc::tm = std::mem::zeroed();
+        let t = secs as libc::time_t;
+        libc::localtime_r(&t, &mut tm);
+        tm
+    }
+}
+
+/// `2009/11/18 16:45:33.000`, local time: what a notification renders and the script got.
+pub fn zenoss_format(epoch: f64) -> String {
+    let secs = epoch.floor() as i64;
+    let ms = (((epoch - epoch.floor()) * 1000.0).round() as i64).min(999);
+    let tm = local(secs);
+    format!(
+        "{:04}/{:02}/{:02} {:02}:{:02}:{:02}.{:03}",
+        tm.tm_year + 1900,
+        tm.tm_mon + 1,
+        tm.tm_mday,
+        tm.tm_hour,
+        tm.tm_min,
+        tm.tm_sec,
+        ms
+    )
+}
+
+/// `2009-11-18 16:45:33`, local time: the daemon's log timestamp.
+pub fn log_format(epoch: f64) -> String {
+    let tm = local(epoch.floor() as i64);
+    format!(
+        "{:04}-{:02}-{:02} {:02}:{:02}:{:02}",
+        tm.tm_year + 1900,
+        tm.tm_mon + 1,
+        tm.tm_mday,
+        tm.tm_hour,
+        tm.tm_min,
+        tm.tm_sec
+    )
+}
+
+/// Whether a text is already in the notification's form, so it is passed on untouched.
+pub fn is_zenoss_format(t: &str) -> bool {
+    let b = t.as_bytes();
+    b.len() >= 19 && b[4] == b'/' && b[7] == b'/' && b[10] == b' ' && parse_calendar(t).is_some()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn epoch_forms() {
+        assert_eq!(parse("1700000000").unwrap(), 1_700_000_000.0);
+        assert_eq!(parse("1700000000.5").unwrap(), 1_700_000_000.5);
+        assert_eq!(parse("1700000000123").unwrap(), 1_700_000_000.123);
+    }
+
+    #[test]
+    fn iso_with_zone_is_absolute() {
+        assert_eq!(parse("2023-11-14T22:13:20Z").unwrap(), 1_700_000_000.0);
+        assert_eq!(parse("2023-11-14T23:13:20+01:00").unwrap(), 1_700_000_000.0);
+        assert_eq!(parse("2023-11-14T22:13:20.250Z").unwrap(), 1_700_000_000.25);
+    }
+
+    #[test]
+    fn local_forms_round_trip() {
+        let t = parse("2009/11/18 16:45:33.000").unwrap();
+        assert_eq!(zenoss_format(t), "2009/11/18 16:45:33.000");
+        assert_eq!(parse("2009-11-18 16:45:33").unwrap(), t);
+        assert!(is_zenoss_format("2009/11/18 16:45:33.000"));
+        assert!(!is_zenoss_format("2009-11-18 16:45:33"));
+    }
+
+    #[test]
+    fn rejects_garbage() {
+        for bad in [
+            "",
+            "soon",
+            "2009/13/18 16:45:33",
+            "2009/11/18",
+            "1.2.3",
+            "None",
+        ] {
+            assert!(parse(bad).is_err(), "{bad}");
+        }
+    }
+}
