@@ -539,7 +539,11 @@ impl Config {
                 .into_iter()
                 .filter_map(|k| {
                     let k = String::from_utf8(k).ok()?;
-                    let n = k.strip_prefix("group")?.parse::<u64>().ok()?;
+                    let digits = k.strip_prefix("group")?;
+                    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+                        return None;
+                    }
+                    let n = digits.parse::<u64>().ok()?;
                     Some((n, k))
                 })
                 .collect();

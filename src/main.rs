@@ -26,7 +26,8 @@ use std::path::PathBuf;
     name = "zenticket-hook",
     version,
     about = "Turns Zenoss events into tickets, once per count increase (replaces the zenticket daemon)",
-    subcommand_negates_reqs = true
+    subcommand_negates_reqs = true,
+    args_override_self = true
 )]
 struct Cli {
     /// zenticket.conf [default: $ZENTICKET_CONF, else $ZENHOME/etc/zenticket.conf]

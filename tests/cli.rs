@@ -1,0 +1,269 @@
+//! The command line: options, usage errors (exit 2, one line), None, --event-json,
+//! --dry-run, --json, the empty environment Zenoss 4.2 gives, check-config and state.
+mod common;
+use common::*;
+
+#[test]
+fn usage_errors_exit_2_with_one_line() {
+    for (args, words) in [
+        (vec!["--count", "1"], "--evid is required"),
+        (
+            vec!["--evid", "e", "--count", "x"],
+            "--count \"x\" is not a whole number",
+        ),
+        (
+            vec!["--evid", "e", "--count", "1", "--bogus"],
+            "unexpected argument '--bogus'",
+        ),
+        (
+            vec!["--evid", "e", "--count", "1", "--event-state", "9"],
+            "--event-state must be 0..6",
+        ),
+        (
+            vec!["--evid", "e", "--count", "1"],
+            "--event-state is missing",
+        ),
+        (
+            vec!["--evid", "e", "--event-state", "0"],
+            "--count is missing",
+        ),
+        (
+            vec!["--evid", "a\u{7}b", "--count", "1"],
+            "control character",
+        ),
+        (
+            vec!["--evid", "e", "--count", "1", "--last-time", "soon"],
+            "--last-time: \"soon\" is not a time",
+        ),
+    ] {
+        let out = Test::new().args(&args).run();
+        out.status(2).stderr_has(words);
+        assert_eq!(out.stderr.lines().count(), 1, "{args:?}: {}", out.stderr);
+        assert!(out.calls().is_empty());
+    }
+}
+
+#[test]
+fn none_is_not_given() {
+    // Zenoss renders a missing integer as None: prodState None fails the prodstate filter.
+    let out = Test::new()
+        .event("none-1", 1)
+        .args(["--prod-state", "None", "--json"])
+        .run();
+    out.status(0).decision("filtered-closed");
+    assert!(out.json()["reason"]
+        .as_str()
+        .unwrap()
+        .contains("prodState None is not 1000"));
+}
+
+#[test]
+fn unreadable_config_exits_2_and_names_it() {
+    let out = Test::new()
+        .args([
+            "--config",
+            "/nonexistent/zenticket.conf",
+            "--evid",
+            "e",
+            "--count",
+            "1",
+            "--event-state",
+            "0",
+        ])
+        .run();
+    out.status(2)
+        .stderr_has("/nonexistent/zenticket.conf: cannot read");
+}
+
+#[test]
+fn a_broken_config_still_records_the_event_for_sweep() {
+    // An unread key may be broken (the daemon never read it either); `id` may not.
+    let conf = format!("{LAB_CONFIG}helper = %(nope)s\nid: %(missing)s\n");
+    let line = LAB_CONFIG.lines().count() + 2;
+    let out = Test::new().config(&conf).event("broken-1", 1).run();
+    out.status(2)
+        .stderr_has(&format!(
+            "etc/zenticket.conf:{line}: [LAB] id: %(missing)s refers to a key"
+        ))
+        .stderr_has("evid broken-1 recorded in")
+        .stderr_has("as pending for `sweep`");
+    // Fixed config: the state shows the ticket owed.
+    let fixed = out
+        .again()
+        .config(LAB_CONFIG)
+        .args(["--json", "state"])
+        .run();
+    let row = &fixed.json()[0];
+    assert_eq!(row["evid"], "broken-1");
+    assert_eq!(row["pending"][0]["what"], "ticket");
+    assert!(row["pending"][0]["last_error"]
+        .as_str()
+        .unwrap()
+        .contains("config error"));
+}
+
+#[test]
+fn dry_run_changes_nothing_and_shows_the_argv() {
+    let out = Test::new()
+        .event("dry-1", 1)
+        .args(["--dry-run", "--json"])
+        .run();
+    out.status(0);
+    let j = out.json();
+    assert_eq!(j["decision"], "ticket");
+    assert_eq!(j["dry_run"], true);
+    assert_eq!(j["ack"], "skipped");
+    assert_eq!(j["argv"][1], "-customer");
+    assert_eq!(j["argv"][30], "Front Line");
+    assert!(out.calls().is_empty());
+    assert!(!out.log().contains("dry-1"));
+    // Nothing was stored: the real call still makes the ticket.
+    out.again()
+        .event("dry-1", 1)
+        .run()
+        .status(0)
+        .decision("ticket");
+}
+
+#[test]
+fn json_output_has_every_field() {
+    let out = Test::new().event("json-1", 2).args(["--json"]).run();
+    let j = out.json();
+    for key in [
+        "evid",
+        "decision",
+        "reason",
+        "customer",
+        "queue",
+        "ticket",
+        "argv",
+        "ack",
+        "close",
+        "autoclear",
+        "dry_run",
+    ] {
+        assert!(j.get(key).is_some(), "missing {key}: {j}");
+    }
+    assert_eq!(j["ticket"], 1001);
+    assert_eq!(j["customer"], "nnl-00000");
+    assert_eq!(j["queue"], "Front Line");
+    assert_eq!(j["ack"], "pending");
+    assert_eq!(j["close"], "not-needed");
+    assert_eq!(j["autoclear"], false);
+}
+
+#[test]
+fn event_json_fills_fields_and_the_command_line_wins() {
+    let json = r#"{"evid":"ej-1","count":4,"eventState":"New","severity":"Error","prodState":"Production",
+        "device":{"text":"sw1","uid":"/zport/dmd/Devices/x/devices/sw1"},"ipAddress":["10.9.9.9"],
+        "summary":"from json","message":"m","DeviceGroups":[{"uid":"/zport/dmd/Groups/Server","name":"/Server"}],
+        "DevicePriority":"High","firstTime":1700000000.5,"lastTime":"2023-11-14 22:13:20"}"#;
+    let out = Test::new()
+        .args(["--event-json", "-", "--summary", "from the command line"])
+        .stdin(json.as_bytes())
+        .run();
+    out.status(0).decision("ticket");
+    let argv = text(&out.calls()[0]);
+    let get = |flag: &str| argv[argv.iter().position(|a| a == flag).unwrap() + 1].clone();
+    assert_eq!(get("-device"), "sw1");
+    assert_eq!(get("-deviceIP"), "10.9.9.9");
+    assert_eq!(get("-summary"), "from the command line");
+    assert_eq!(get("-group"), "|/Server");
+    assert_eq!(get("-impact"), "4");
+    assert_eq!(get("-count"), "4");
+    assert!(
+        get("-first").ends_with(".500") && get("-first").contains('/'),
+        "{}",
+        get("-first")
+    );
+}
+
+#[test]
+fn empty_environment_infers_zenhome_from_the_config_path() {
+    // No statedb/logfile in the config: they default under $ZENHOME, which is the parent
+    // of the config's etc/ folder when ZENHOME is unset.
+    let conf = LAB_CONFIG
+        .replace("statedb: {dir}/var/zenticket.db\n", "")
+        .replace("logfile: {dir}/log/zenticket.log\n", "");
+    let out = Test::new()
+        .config(&conf)
+        .empty_env()
+        .event("env-2", 1)
+        .run();
+    out.status(0).decision("ticket");
+    assert!(out.dir.join("var/zenticket.db").exists());
+    out.log_has("ticket 1001 for evid env-2");
+}
+
+#[test]
+fn log_lines_have_the_daemons_format() {
+    let out = Test::new().event("log-1", 1).run();
+    out.status(0);
+    let log = out.log();
+    let line = log
+        .lines()
+        .find(|l| l.contains("ticket 1001"))
+        .expect("decision line");
+    let re = regex::Regex::new(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d INFO zen\.zenticket: ticket 1001 for evid log-1 \(customer nnl-00000, queue Front Line\); acknowledge pending$").unwrap();
+    assert!(re.is_match(line), "{line}");
+}
+
+#[test]
+fn check_config_prints_the_routing_table() {
+    let conf = format!("{}[ACME]\nid: acme-1\nqueue: Acme\ncustomer = Acme Corp\ngroup1: /%(customer)s\ngroup2: /%(customer)s/Network\n  # looks like a comment\n", LAB_CONFIG.replace("cycletime: 30\n", "cycletime: 30\nautocleartme: 5\n"));
+    let out = Test::new().config(&conf).args(["check-config"]).run();
+    out.status(0)
+        .stdout_has("LAB                  nnl-00000        Front Line           /Network /Security /Server /Up-Down")
+        .stdout_has("ACME                 acme-1           Acme                 /Acme Corp /Acme Corp/Network\n# looks like a comment")
+        .stderr_has("[GENERAL] autocleartme: unknown key")
+        .stderr_has("\"  # looks like a comment\" starts with white space, so it continues the value above it");
+}
+
+#[test]
+fn check_config_reports_every_error_with_file_section_and_key() {
+    let conf = "[GENERAL]\nscripttimeout: soon\n[FILTERS]\nskipsummary: ([\n[A]\nid: a\n";
+    let out = Test::new().config(conf).args(["check-config"]).run();
+    out.status(2)
+        .stderr_has("zenticket.conf:2: [GENERAL] scripttimeout: \"soon\" is not a positive number of seconds")
+        .stderr_has("zenticket.conf:4: [FILTERS] skipsummary: \"([\" is not a valid regular expression")
+        .stderr_has("[A] queue: is missing");
+}
+
+#[test]
+fn clear_records_and_runs_the_clear_script_with_the_ticket() {
+    let conf = LAB_CONFIG.replace("cycletime: 30\n", "cycletime: 30\nclearscript: {script}\n");
+    let out = Test::new().config(&conf).event("clr-1", 1).run();
+    out.status(0).decision("ticket");
+    let cleared = out
+        .again()
+        .event("clr-1", 1)
+        .args(["--clear", "--event-state", "4"])
+        .run();
+    cleared
+        .status(0)
+        .decision("cleared")
+        .stdout_has("its ticket is 1001");
+    let calls = cleared.calls();
+    assert_eq!(calls.len(), 2);
+    assert_eq!(
+        text(&calls[1][..4]),
+        ["-ticket", "1001", "-customer", "nnl-00000"]
+    );
+    let state = cleared.state();
+    assert_eq!(state[0]["cleared"], true);
+    assert_eq!(state[0]["event_state"], 4);
+}
+
+#[test]
+fn version_and_help_exit_0() {
+    Test::new()
+        .args(["--version"])
+        .run()
+        .status(0)
+        .stdout_has("zenticket-hook ");
+    Test::new()
+        .args(["--help"])
+        .run()
+        .status(0)
+        .stdout_has("--event-json");
+}

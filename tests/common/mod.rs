@@ -1,0 +1,437 @@
+//! One builder for every integration test: config text, event, script behaviour and (later)
+//! Zenoss replies go in; the real binary runs as a process; decision, argv, log and calls
+//! come out to be asserted.
+#![allow(dead_code)]
+
+use serde_json::Value;
+use std::ffi::{OsStr, OsString};
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_zenticket-hook");
+
+/// The recording ticket script, in Perl as users write them. It records its argv (NUL
+/// terminated, byte for byte) and ZENTICKET_* environment into calls/, and answers as
+/// TICKET_MODE says: `counter` (default: a new number per call, under a lock), `fail`,
+/// `text`, `zero`, `nothing`, `number-then-exit-3`, `hang`, `number-then-hang`,
+/// `fail-first-N` (fails N times, then counts). TICKET_SLEEP sleeps first.
+pub const RECORDER: &str = r#"#!/usr/bin/perl
+use strict; use warnings; use Fcntl qw(:flock);
+my $dir = $ENV{TEST_DIR} or die "no TEST_DIR";
+mkdir "$dir/calls";
+my $mode = $ENV{TICKET_MODE} || 'counter';
+select(undef, undef, undef, $ENV{TICKET_SLEEP}) if $ENV{TICKET_SLEEP};
+open(my $lock, '+>>', "$dir/counter") or die; flock($lock, LOCK_EX); seek($lock, 0, 0);
+my $n = <$lock>; $n = 0 unless defined $n && $n =~ /^\d+$/; $n++;
+truncate($lock, 0); print $lock "$n\n";
+close $lock;
+open(my $f, '>', "$dir/calls/$n.argv") or die; binmode $f;
+print $f map { "$_\0" } @ARGV; close $f;
+open(my $e, '>', "$dir/calls/$n.env") or die;
+print $e join("\n", map { $ENV{$_} // '' } qw(ZENTICKET_EVID ZENTICKET_COUNT ZENTICKET_IDEMPOTENCY_KEY PATH)), "\n"; close $e;
+print STDERR "recorder: mode $mode\n";
+my $ticket = 1000 + $n;
+if ($mode =~ /^fail-first-(\d+)$/) { $mode = $n <= $1 ? 'fail' : 'counter' }
+if ($mode eq 'counter') { print "$ticket\n"; exit 0 }
+if ($mode eq 'fail') { print STDERR "ticket system says no\n"; exit 1 }
+if ($mode eq 'text') { print "Ticket created!\n"; exit 0 }
+if ($mode eq 'zero') { print "0\n"; exit 0 }
+if ($mode eq 'nothing') { exit 0 }
+if ($mode eq 'number-then-exit-3') { print "$ticket\n"; exit 3 }
+if ($mode eq 'hang') { sleep 30; exit 0 }
+if ($mode eq 'number-then-hang') { $| = 1; print "$ticket\n"; sleep 30; exit 0 }
+die "unknown TICKET_MODE $mode";
+"#;
+
+pub const LAB_CONFIG: &str = "[GENERAL]
+ticketscript: {script}
+cycletime: 30
+statedb: {dir}/var/zenticket.db
+logfile: {dir}/log/zenticket.log
+collector: collector.example.com
+scripttimeout: 5
+
+[LAB]
+id:nnl-00000
+queue:Front Line
+group1:None
+group2:/Network
+group3:/Security
+group4:/Server
+group5:/Up-Down
+";
+
+#[derive(Clone)]
+pub struct Test {
+    pub dir: Arc<tempfile::TempDir>,
+    config: String,
+    script: Option<(String, String)>,
+    args: Vec<OsString>,
+    env: Vec<(String, OsString)>,
+    clear_env: bool,
+    stdin: Option<Vec<u8>>,
+}
+
+pub struct Output {
+    pub dir: PathBuf,
+    pub test: Test,
+    pub status: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Default for Test {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Test {
+    pub fn new() -> Test {
+        Test {
+            dir: Arc::new(tempfile::tempdir().expect("tempdir")),
+            config: LAB_CONFIG.to_string(),
+            script: Some(("create_ticket.pl".into(), RECORDER.into())),
+            args: Vec::new(),
+            env: Vec::new(),
+            clear_env: false,
+            stdin: None,
+        }
+    }
+
+    /// Config text; `{dir}` and `{script}` are replaced.
+    pub fn config(mut self, text: &str) -> Test {
+        self.config = text.to_string();
+        self
+    }
+
+    /// The ticket script: file name and body (with `{dir}` replaced).
+    pub fn script(mut self, name: &str, body: &str) -> Test {
+        self.script = Some((name.into(), body.into()));
+        self
+    }
+
+    pub fn no_script(mut self) -> Test {
+        self.script = None;
+        self
+    }
+
+    /// Recorder behaviour (see RECORDER).
+    pub fn mode(self, mode: &str) -> Test {
+        self.env("TICKET_MODE", mode)
+    }
+
+    pub fn env(mut self, k: &str, v: impl AsRef<OsStr>) -> Test {
+        self.env.push((k.into(), v.as_ref().to_owned()));
+        self
+    }
+
+    /// Run with an empty environment, as Zenoss 4.2 runs a notification with recipients.
+    pub fn empty_env(mut self) -> Test {
+        self.clear_env = true;
+        self
+    }
+
+    pub fn args<I, S>(mut self, args: I) -> Test
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        self.args
+            .extend(args.into_iter().map(|a| a.as_ref().to_owned()));
+        self
+    }
+
+    /// A production, New, Error event for a /Network device: the ticket case.
+    pub fn event(self, evid: &str, count: i64) -> Test {
+        self.args([
+            "--evid",
+            evid,
+            "--count",
+            &count.to_string(),
+            "--event-state",
+            "0",
+            "--severity",
+            "4",
+            "--prod-state",
+            "1000",
+            "--device",
+            "router1",
+            "--ip-address",
+            "10.0.0.1",
+            "--component",
+            "Gi0/1",
+            "--summary",
+            "Interface Gi0/1 down",
+            "--message",
+            "ifOperStatus=2",
+            "--event-class",
+            "/Net/Link",
+            "--device-class",
+            "/Network/Router",
+            "--device-groups",
+            "|/Network",
+            "--device-priority",
+            "3",
+            "--first-time",
+            "2009/11/18 16:45:33.000",
+            "--last-time",
+            "2009/11/18 16:47:10.000",
+        ])
+    }
+
+    pub fn stdin(mut self, data: &[u8]) -> Test {
+        self.stdin = Some(data.to_vec());
+        self
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn config_path(&self) -> PathBuf {
+        self.path().join("etc/zenticket.conf")
+    }
+
+    /// Writes the files (idempotent) and returns the command, for tests that start it
+    /// themselves (concurrency).
+    pub fn prepare(&self) -> Command {
+        let dir = self.path();
+        std::fs::create_dir_all(dir.join("etc")).expect("mkdir etc");
+        let script_path = match &self.script {
+            Some((name, body)) => {
+                let p = dir.join(name);
+                write_atomic(
+                    &p,
+                    &body.replace("{dir}", &dir.display().to_string()),
+                    0o755,
+                );
+                p
+            }
+            None => dir.join("no-such-script"),
+        };
+        let conf = self
+            .config
+            .replace("{dir}", &dir.display().to_string())
+            .replace("{script}", &script_path.display().to_string());
+        write_atomic(&self.config_path(), &conf, 0o644);
+        let mut cmd = Command::new(BIN);
+        if self.clear_env {
+            cmd.env_clear();
+        } else {
+            cmd.env_remove("ZENHOME").env_remove("ZENTICKET_CONF");
+        }
+        cmd.env("TEST_DIR", dir);
+        for (k, v) in &self.env {
+            cmd.env(k, v);
+        }
+        let has_config = self.args.iter().any(|a| a == "--config");
+        if !has_config {
+            cmd.arg("--config").arg(self.config_path());
+        }
+        cmd.args(&self.args);
+        cmd
+    }
+
+    /// A second call in the same folder, config and state DB, with new arguments.
+    pub fn again(&self) -> Test {
+        let mut t = self.clone();
+        t.args.clear();
+        t.stdin = None;
+        t
+    }
+
+    pub fn run(self) -> Output {
+        let mut cmd = self.prepare();
+        cmd.stdin(if self.stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+        let mut child = cmd.spawn().expect("spawn hook");
+        if let Some(data) = &self.stdin {
+            use std::io::Write;
+            let mut pipe = child.stdin.take().expect("stdin");
+            pipe.write_all(data).expect("write stdin");
+        }
+        let out = child.wait_with_output().expect("wait hook");
+        Output {
+            dir: self.path().to_path_buf(),
+            test: self,
+            status: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+}
+
+impl Output {
+    pub fn status(&self, code: i32) -> &Output {
+        assert_eq!(
+            self.status,
+            code,
+            "exit status\nstdout: {}\nstderr: {}\nlog: {}",
+            self.stdout,
+            self.stderr,
+            self.log()
+        );
+        self
+    }
+
+    pub fn stdout_has(&self, text: &str) -> &Output {
+        assert!(
+            self.stdout.contains(text),
+            "stdout lacks {text:?}:\n{}\nstderr: {}",
+            self.stdout,
+            self.stderr
+        );
+        self
+    }
+
+    pub fn stderr_has(&self, text: &str) -> &Output {
+        assert!(
+            self.stderr.contains(text),
+            "stderr lacks {text:?}:\n{}",
+            self.stderr
+        );
+        self
+    }
+
+    pub fn log_has(&self, text: &str) -> &Output {
+        assert!(
+            self.log().contains(text),
+            "log lacks {text:?}:\n{}",
+            self.log()
+        );
+        self
+    }
+
+    pub fn json(&self) -> Value {
+        serde_json::from_str(self.stdout.trim()).unwrap_or_else(|e| {
+            panic!("stdout is not JSON ({e}): {}\n{}", self.stdout, self.stderr)
+        })
+    }
+
+    pub fn decision(&self, want: &str) -> &Output {
+        let line = self.stdout.lines().next().unwrap_or("");
+        let got = if line.starts_with('{') {
+            self.json()["decision"].as_str().unwrap_or("").to_string()
+        } else {
+            line.split(' ').next().unwrap_or("").to_string()
+        };
+        assert_eq!(
+            got, want,
+            "decision\nstdout: {}\nstderr: {}",
+            self.stdout, self.stderr
+        );
+        self
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("log/zenticket.log")).unwrap_or_default()
+    }
+
+    /// The argv of every script call, in call order.
+    pub fn calls(&self) -> Vec<Vec<Vec<u8>>> {
+        calls(&self.dir)
+    }
+
+    /// ZENTICKET_EVID, _COUNT, _IDEMPOTENCY_KEY and PATH of every script call.
+    pub fn call_envs(&self) -> Vec<Vec<String>> {
+        call_envs(&self.dir)
+    }
+
+    /// Another call in the same folder (same config and state DB).
+    pub fn again(&self) -> Test {
+        self.test.again()
+    }
+
+    pub fn state(&self) -> Value {
+        let out = Command::new(BIN)
+            .arg("--config")
+            .arg(self.test.config_path())
+            .args(["--json", "state"])
+            .output()
+            .expect("state");
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+            panic!(
+                "state --json: {e}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            )
+        })
+    }
+}
+
+/// Writes by rename, and only when the text changed: hooks started a moment earlier may
+/// be reading the file right now.
+fn write_atomic(path: &Path, text: &str, mode: u32) {
+    if std::fs::read_to_string(path).is_ok_and(|old| old == text) {
+        return;
+    }
+    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+    std::fs::write(&tmp, text).expect("write");
+    std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(mode)).expect("chmod");
+    std::fs::rename(&tmp, path).expect("rename");
+}
+
+pub fn calls(dir: &Path) -> Vec<Vec<Vec<u8>>> {
+    let mut files = numbered(dir, "argv");
+    files.sort();
+    files
+        .into_iter()
+        .map(|(_, p)| {
+            let data = std::fs::read(p).expect("read argv");
+            let mut args: Vec<Vec<u8>> = data.split(|&b| b == 0).map(<[u8]>::to_vec).collect();
+            args.pop();
+            args
+        })
+        .collect()
+}
+
+pub fn call_envs(dir: &Path) -> Vec<Vec<String>> {
+    let mut files = numbered(dir, "env");
+    files.sort();
+    files
+        .into_iter()
+        .map(|(_, p)| {
+            std::fs::read_to_string(p)
+                .expect("read env")
+                .lines()
+                .map(String::from)
+                .collect()
+        })
+        .collect()
+}
+
+fn numbered(dir: &Path, ext: &str) -> Vec<(u64, PathBuf)> {
+    let Ok(rd) = std::fs::read_dir(dir.join("calls")) else {
+        return Vec::new();
+    };
+    rd.filter_map(|e| {
+        let p = e.ok()?.path();
+        (p.extension()? == ext).then_some(())?;
+        let n = p.file_stem()?.to_str()?.parse().ok()?;
+        Some((n, p))
+    })
+    .collect()
+}
+
+/// argv as text, for readable asserts.
+pub fn text(args: &[Vec<u8>]) -> Vec<String> {
+    args.iter()
+        .map(|a| String::from_utf8_lossy(a).into_owned())
+        .collect()
+}
+
+pub fn os(b: &[u8]) -> OsString {
+    OsString::from_vec(b.to_vec())
+}
+
+pub fn bytes(s: &OsStr) -> Vec<u8> {
+    s.as_bytes().to_vec()
+}

@@ -1,0 +1,296 @@
+//! The ticket script: the daemon's exact argv, byte-exact text, its environment, the
+//! ticket-number rules, timeouts and failures that stay pending.
+mod common;
+use common::*;
+
+#[test]
+fn argv_is_exactly_the_daemons() {
+    let out = Test::new().event("evid-1", 3).run();
+    out.status(0)
+        .decision("ticket")
+        .stdout_has("ticket 1001 for evid evid-1 (customer nnl-00000, queue Front Line)");
+    let calls = out.calls();
+    assert_eq!(calls.len(), 1);
+    assert_eq!(
+        text(&calls[0]),
+        [
+            "-customer",
+            "nnl-00000",
+            "-device",
+            "router1",
+            "-deviceIP",
+            "10.0.0.1",
+            "-collector",
+            "collector.example.com",
+            "-first",
+            "2009/11/18 16:45:33.000",
+            "-last",
+            "2009/11/18 16:47:10.000",
+            "-count",
+            "3",
+            "-summary",
+            "Interface Gi0/1 down",
+            "-noteTitle",
+            "System Monitor Error",
+            "-note",
+            "ifOperStatus=2",
+            "-severity",
+            "4",
+            "-group",
+            "|/Network",
+            "-impact",
+            "3",
+            "-component",
+            "Gi0/1",
+            "-queue",
+            "Front Line",
+        ]
+    );
+}
+
+#[test]
+fn environment_carries_evid_count_and_a_stable_key() {
+    let out = Test::new().event("evid-env", 2).run();
+    out.status(0);
+    let env = &out.call_envs()[0];
+    assert_eq!(env[0], "evid-env");
+    assert_eq!(env[1], "2");
+    assert!(
+        env[2].starts_with("zt-") && env[2].ends_with("-2-evid-env"),
+        "{}",
+        env[2]
+    );
+    // A second ticket for the same evid (count 3) gets a different key.
+    let out2 = out.again().event("evid-env", 3).run();
+    out2.status(0);
+    let env2 = &out2.call_envs()[1];
+    assert_ne!(env2[2], env[2]);
+}
+
+#[test]
+fn hostile_text_reaches_the_script_byte_for_byte() {
+    let evil: &[&[u8]] = &[
+        b"$(touch PWNED)",
+        b"`touch PWNED`; rm -rf / \"quoted\" 'single'",
+        b"line one\nline two\r\n\ttab",
+        b"\xff\xfe not utf-8 \xc3\x28",
+        b"\x1b[31mred\x1b[0m",
+        b"-customer evil -queue evil",
+        b"trailing backslash \\",
+    ];
+    for (i, v) in evil.iter().enumerate() {
+        let t = Test::new().event(&format!("hostile-{i}"), 1);
+        let t = t.args([
+            std::ffi::OsString::from("--summary"),
+            os(v),
+            "--message".into(),
+            os(v),
+            "--device".into(),
+            os(v),
+            "--component".into(),
+            os(v),
+        ]);
+        let out = t.run();
+        out.status(0).decision("ticket");
+        let argv = &out.calls()[0];
+        for flag in ["-summary", "-note", "-device", "-component"] {
+            let pos = argv.iter().position(|a| a == flag.as_bytes()).expect(flag);
+            assert_eq!(argv[pos + 1], *v, "{flag} of case {i}");
+        }
+        assert_eq!(argv.len(), 30, "case {i}: one argv slot per value");
+        assert!(!out.dir.join("PWNED").exists() && !std::path::Path::new("PWNED").exists());
+        // The log stays one line per record.
+        for line in out.log().lines() {
+            assert!(
+                line.len() > 19 && line.as_bytes()[4] == b'-',
+                "torn log line {line:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn values_over_the_argument_limit_are_cut_and_logged() {
+    // Linux refuses such an argument to the hook too: it comes in through --event-json.
+    let big = "é".repeat(100_000); // 200,000 bytes
+    let json = serde_json::json!({"message": big}).to_string();
+    let out = Test::new()
+        .args([
+            "--evid",
+            "big-1",
+            "--count",
+            "1",
+            "--event-state",
+            "0",
+            "--severity",
+            "4",
+        ])
+        .args([
+            "--prod-state",
+            "1000",
+            "--device-groups",
+            "|/Network",
+            "--event-json",
+            "-",
+        ])
+        .stdin(json.as_bytes())
+        .run();
+    out.status(0).decision("ticket");
+    let argv = &out.calls()[0];
+    let pos = argv.iter().position(|a| a == b"-note").unwrap();
+    let note = &argv[pos + 1];
+    assert!(
+        note.len() < 131_072 && note.len() >= 131_069,
+        "{}",
+        note.len()
+    );
+    assert!(std::str::from_utf8(note).is_ok(), "cut inside a character");
+    out.log_has("-note was 131072 bytes or longer");
+    // A value just under the limit passes whole.
+    let ok = "a".repeat(131_071);
+    let json = serde_json::json!({"summary": ok}).to_string();
+    let out = Test::new()
+        .args([
+            "--evid",
+            "big-2",
+            "--count",
+            "1",
+            "--event-state",
+            "0",
+            "--severity",
+            "4",
+        ])
+        .args([
+            "--prod-state",
+            "1000",
+            "--device-groups",
+            "|/Network",
+            "--event-json",
+            "-",
+        ])
+        .stdin(json.as_bytes())
+        .run();
+    let argv = &out.calls()[0];
+    let pos = argv.iter().position(|a| a == b"-summary").unwrap();
+    assert_eq!(argv[pos + 1].len(), 131_071);
+}
+
+#[test]
+fn a_number_then_a_failure_is_still_a_ticket() {
+    let out = Test::new().mode("number-then-exit-3").event("e", 1).run();
+    out.status(0).decision("ticket").stdout_has("ticket 1001");
+    out.log_has("WARNING zen.zenticket: evid e: ")
+        .log_has("printed ticket 1001 but ended with exit status 3");
+}
+
+#[test]
+fn no_ticket_number_is_ticket_failed_and_pending() {
+    for (mode, words) in [
+        ("fail", "printed no ticket number (exit status 1); stderr: recorder: mode fail\\nticket system says no"),
+        ("text", "printed \"Ticket created!\", not a positive ticket number"),
+        ("zero", "printed \"0\", not a positive ticket number"),
+        ("nothing", "printed no ticket number (exit status 0)"),
+    ] {
+        let out = Test::new().mode(mode).event("evid-f", 1).args(["--json"]).run();
+        out.status(1).decision("ticket-failed");
+        assert!(out.json()["reason"].as_str().unwrap().contains(words.split("; stderr").next().unwrap()), "{mode}: {}", out.stdout);
+        out.log_has(words);
+        let state = out.state();
+        let pending = &state[0]["pending"];
+        assert_eq!(pending[0]["what"], "ticket", "{mode}");
+        assert_eq!(pending[0]["attempts"], 1);
+        assert!(pending[0]["last_error"].as_str().unwrap().contains(words.split("; stderr").next().unwrap()));
+        // The count is stored: the same event again is unchanged, not a second attempt.
+        let again = out.again().event("evid-f", 1).run();
+        again.status(0).decision("unchanged");
+    }
+}
+
+#[test]
+fn a_hanging_script_is_killed_with_its_children() {
+    let script = "#!/bin/sh\n# starts a child that would hold stdout open, then hangs\n(sleep 60; touch {dir}/child-survived) &\necho $! > {dir}/child.pid\nsleep 60\n";
+    let started = std::time::Instant::now();
+    let out = Test::new()
+        .script("hang.sh", script)
+        .config(&LAB_CONFIG.replace("scripttimeout: 5", "scripttimeout: 1"))
+        .event("hang-1", 1)
+        .run();
+    out.status(1).decision("ticket-failed");
+    assert!(
+        started.elapsed().as_secs() < 10,
+        "took {:?}",
+        started.elapsed()
+    );
+    out.stdout_has("printed nothing before it was killed at the timeout");
+    let pid: i32 = std::fs::read_to_string(out.dir.join("child.pid"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    // Gone, or a zombie waiting for a reaper (the container's PID 1 may not reap).
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let alive = !stat.is_empty()
+        && !stat
+            .rsplit(')')
+            .next()
+            .unwrap_or("")
+            .trim_start()
+            .starts_with('Z');
+    assert!(
+        !alive,
+        "the script's child {pid} survived the timeout: {stat}"
+    );
+}
+
+#[test]
+fn a_number_before_the_timeout_counts() {
+    let out = Test::new()
+        .mode("number-then-hang")
+        .config(&LAB_CONFIG.replace("scripttimeout: 5", "scripttimeout: 1"))
+        .event("slow-1", 1)
+        .run();
+    out.status(0).decision("ticket").stdout_has("ticket 1001");
+    out.log_has("printed ticket 1001 but was killed at the timeout");
+}
+
+#[test]
+fn a_missing_script_is_ticket_failed() {
+    let out = Test::new().no_script().event("nos-1", 1).run();
+    out.status(1)
+        .decision("ticket-failed")
+        .stdout_has("cannot run");
+    out.stdout_has("no-such-script");
+}
+
+#[test]
+fn no_ticketscript_keeps_tickets_pending() {
+    let conf = LAB_CONFIG.replace("ticketscript: {script}\n", "");
+    let out = Test::new().config(&conf).event("nots-1", 1).run();
+    out.status(1)
+        .decision("ticket-failed")
+        .stdout_has("no ticketscript in [GENERAL]");
+    assert_eq!(out.state()[0]["pending"][0]["what"], "ticket");
+}
+
+#[test]
+fn a_shell_script_that_users_write_works_too() {
+    let script = "#!/bin/sh\n# -customer ID ... -queue Q\nwhile [ $# -gt 0 ]; do case \"$1\" in -queue) q=\"$2\";; esac; shift 2; done\nprintf '%s\\n' \"$q\" > {dir}/queue.txt\necho 77\n";
+    let out = Test::new()
+        .script("ticket.sh", script)
+        .event("sh-1", 1)
+        .run();
+    out.status(0).stdout_has("ticket 77 for evid sh-1");
+    assert_eq!(
+        std::fs::read_to_string(out.dir.join("queue.txt")).unwrap(),
+        "Front Line\n"
+    );
+}
+
+#[test]
+fn the_script_gets_a_path_in_an_empty_environment() {
+    // The builder sets only TEST_DIR (for the recorder) after clearing; no PATH.
+    let out = Test::new().empty_env().event("env-1", 1).run();
+    out.status(0).decision("ticket");
+    assert_eq!(out.call_envs()[0][3], "/usr/local/bin:/usr/bin:/bin");
+}
