@@ -1,0 +1,168 @@
+//! Times the hook as Zenoss runs it (one process per event) against floors measured in the
+//! same run: `/bin/true` (process start) and one `sqlite3` CLI upsert into a WAL database
+//! (the least a per-event state write can cost). Prints medians, ratios and peak RSS.
+//!
+//!     cargo bench --bench hook            # ROUNDS=300 cargo bench --bench hook
+//!
+//! Needs the sqlite3 CLI (`apt-get install sqlite3`); without it that floor is skipped.
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_zenticket-hook");
+
+/// Runs the command once; returns wall time and the child's peak RSS in KiB.
+fn run_once(cmd: &mut Command) -> (Duration, i64) {
+    let start = Instant::now();
+    let child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let pid = child.id() as libc::pid_t;
+    let mut status = 0;
+    // SAFETY: rusage is plain data; wait4 fills it for our own child.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    let rc = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+    let took = start.elapsed();
+    assert_eq!(rc, pid, "wait4");
+    assert!(
+        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+        "{cmd:?} failed: {status}"
+    );
+    (took, usage.ru_maxrss)
+}
+
+struct Stats {
+    median: Duration,
+    p90: Duration,
+    max_rss_kib: i64,
+}
+
+fn measure(rounds: usize, mut make: impl FnMut(usize) -> Command) -> Stats {
+    let mut times = Vec::with_capacity(rounds);
+    let mut rss = 0;
+    for i in 0..rounds {
+        let (t, r) = run_once(&mut make(i));
+        times.push(t);
+        rss = rss.max(r);
+    }
+    times.sort();
+    Stats {
+        median: times[rounds / 2],
+        p90: times[rounds * 9 / 10],
+        max_rss_kib: rss,
+    }
+}
+
+fn main() {
+    let rounds: usize = std::env::var("ROUNDS")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(200);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    let script = d.join("ticket.sh");
+    std::fs::write(&script, "#!/bin/sh\necho 42\n").expect("script");
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+        .expect("chmod");
+    let conf = d.join("zenticket.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "[GENERAL]\nticketscript: {}\nstatedb: {}/zenticket.db\nlogfile: {}/zenticket.log\ncollector: bench.example.com\n\n[LAB]\nid: nnl-00000\nqueue: Front Line\ngroup1: /Network\n",
+            script.display(),
+            d.display(),
+            d.display()
+        ),
+    )
+    .expect("config");
+    let hook = |evid: &str, conf: &Path| {
+        let mut c = Command::new(BIN);
+        c.arg("--config").arg(conf).args([
+            "--evid",
+            evid,
+            "--count",
+            "1",
+            "--event-state",
+            "0",
+            "--severity",
+            "4",
+            "--prod-state",
+            "1000",
+            "--device",
+            "router1",
+            "--device-groups",
+            "|/Network",
+            "--summary",
+            "Interface down",
+            "--message",
+            "ifOperStatus=2",
+        ]);
+        c
+    };
+    // The unchanged case needs the event stored once.
+    run_once(&mut hook("seen-evid", &conf));
+
+    let truth = measure(rounds, |_| Command::new("/bin/true"));
+    let sqlite = Command::new("sqlite3").arg("-version").output().ok().map(|_| {
+        let db = d.join("floor.db");
+        let init = Command::new("sqlite3")
+            .arg(&db)
+            .arg("PRAGMA journal_mode=WAL; CREATE TABLE IF NOT EXISTS t(k TEXT PRIMARY KEY, v INTEGER) WITHOUT ROWID;")
+            .output()
+            .expect("sqlite3 init");
+        assert!(init.status.success());
+        measure(rounds, |_| {
+            let mut c = Command::new("sqlite3");
+            c.arg(&db).arg(
+                "INSERT INTO t(k, v) VALUES ('evid', 1) ON CONFLICT(k) DO UPDATE SET v = max(v, excluded.v);",
+            );
+            c
+        })
+    });
+    let unchanged = measure(rounds, |_| hook("seen-evid", &conf));
+    let ticket = measure(rounds, |i| hook(&format!("new-{i}"), &conf));
+
+    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+    println!("zenticket-hook bench, {rounds} rounds each (median / p90 wall time, peak RSS)");
+    let row = |name: &str, s: &Stats| {
+        println!(
+            "  {name:<28} {:>7.2} ms {:>7.2} ms {:>7.1} MiB",
+            ms(s.median),
+            ms(s.p90),
+            s.max_rss_kib as f64 / 1024.0
+        )
+    };
+    row("/bin/true", &truth);
+    if let Some(s) = &sqlite {
+        row("sqlite3 CLI upsert (WAL)", s);
+    } else {
+        println!("  sqlite3 CLI not found: install it (apt-get install sqlite3) for that floor");
+    }
+    row("hook: unchanged", &unchanged);
+    row("hook: ticket (sh script)", &ticket);
+    let ratio = |a: &Stats, b: &Stats| ms(a.median) / ms(b.median);
+    println!("ratios (median):");
+    println!(
+        "  unchanged / true           {:.2}x",
+        ratio(&unchanged, &truth)
+    );
+    println!(
+        "  ticket    / true           {:.2}x",
+        ratio(&ticket, &truth)
+    );
+    if let Some(s) = &sqlite {
+        println!(
+            "  unchanged / sqlite3 upsert {:.2}x  (target <= 2x)",
+            ratio(&unchanged, s)
+        );
+        println!("  ticket    / sqlite3 upsert {:.2}x", ratio(&ticket, s));
+    }
+    println!(
+        "  hook peak RSS              {:.1} MiB (target < 10 MiB)",
+        unchanged.max_rss_kib.max(ticket.max_rss_kib) as f64 / 1024.0
+    );
+}
