@@ -661,7 +661,7 @@ fn read_zenoss(r: &mut Reader, z: &RawSection) -> Option<ZenossConfig> {
             user,
             password: Secret(password),
         },
-        (None, Some(_), None) => {
+        (None, Some(_), None) if r.ini.raw(z, b"passwordfile").is_none() => {
             r.err(
                 z,
                 "password",

@@ -7,6 +7,7 @@ use crate::decide::{decide, trigger, Decision, Kind};
 use crate::event::Event;
 use crate::script;
 use crate::state::{self, State, What};
+use crate::zenoss::{Client, Evids};
 use serde_json::{json, Value};
 use std::cell::OnceCell;
 use std::ffi::OsString;
@@ -116,6 +117,7 @@ impl Report {
 /// Everything one hook call needs from outside.
 pub struct Hook<'a> {
     pub cfg: &'a Config,
+    pub zenoss: Option<&'a Client>,
     pub dry_run: bool,
 }
 
@@ -256,6 +258,15 @@ impl Hook<'_> {
         if self.dry_run && d.close {
             report.close = Action::Skipped;
         }
+        if let (false, Some(z)) = (self.dry_run, self.zenoss) {
+            if report.ack == Action::Pending {
+                report.ack =
+                    self.settle(&mut st, z, What::Acknowledge, &ev.evid, &mut report.retry)?;
+            }
+            if report.close == Action::Pending {
+                report.close = self.settle(&mut st, z, What::Close, &ev.evid, &mut report.retry)?;
+            }
+        }
         if !self.dry_run
             && (report.ack == Action::Pending || report.close == Action::Pending)
             && !zenoss
@@ -267,6 +278,40 @@ impl Hook<'_> {
             );
         }
         Ok(report)
+    }
+
+    /// Acknowledges or closes one event in Zenoss; the pending row is removed when it
+    /// worked and released for `sweep` when it did not.
+    fn settle(
+        &self,
+        st: &mut State,
+        z: &Client,
+        what: What,
+        evid: &str,
+        retry: &mut bool,
+    ) -> Result<Action, state::StateError> {
+        let evids = Evids::one(evid);
+        let result = match what {
+            What::Acknowledge => z.acknowledge(&evids),
+            _ => z.close(&evids),
+        };
+        let now = crate::time::now();
+        match result {
+            Ok(_) => {
+                st.write(|tx| state::done(tx, evid, what, 0))?;
+                Ok(Action::Done)
+            }
+            Err(e) => {
+                let why = e.to_string();
+                st.write(|tx| state::failed(tx, evid, what, 0, &why, now))?;
+                log::error!(
+                    "evid {evid}: {} failed: {why}; kept pending for `zenticket-hook sweep`",
+                    what.as_str()
+                );
+                *retry = true;
+                Ok(Action::Pending)
+            }
+        }
     }
 
     #[allow(clippy::too_many_arguments)]

@@ -3,7 +3,7 @@
 //! `main` only parses arguments and wires the parts; the exit status is decided in one
 //! place (`main`): 0 handled by policy, 1 something must be retried, 2 usage or config.
 
-#![allow(dead_code)] // TEMP: parts used by the Zenoss client and sweep, next commits
+#![allow(dead_code)] // TEMP until sweep lands: query_open, batches, decode, retries
 mod config;
 mod decide;
 mod event;
@@ -12,6 +12,7 @@ mod log;
 mod script;
 mod state;
 mod time;
+mod zenoss;
 
 use clap::{Args, Parser, Subcommand};
 use config::Config;
@@ -108,6 +109,9 @@ struct EventArgs {
     /// Read the fields from one JSON object keyed by Zenoss attribute names (- = stdin)
     #[arg(long, value_name = "PATH")]
     event_json: Option<PathBuf>,
+    /// Fetch the event from Zenoss (`detail`) even when text fields are given; they win
+    #[arg(long)]
+    fetch: bool,
 }
 
 /// Why a run did not end well, with the exit status it earns.
@@ -307,6 +311,51 @@ fn handle_event(cli: &Cli) -> Result<i32, Failure> {
     };
     log::Logger::new(cfg.logfile.clone(), cfg.syslog.as_deref(), cli.verbose).install();
 
+    let client = match &cfg.zenoss {
+        Some(z) => Some(zenoss::Client::new(z).map_err(|e| Failure::usage(e.to_string()))?),
+        None => None,
+    };
+    // The ZenPack's notification passes only evid and numbers (event text is not safe on
+    // a /bin/sh command line): the text comes from Zenoss itself.
+    let needs_text = !(cli.event.clear && cfg.clearscript.is_none());
+    if cli.event.fetch || (needs_text && !ev.has_text()) {
+        match &client {
+            None if cli.event.fetch => {
+                return Err(Failure::usage(format!(
+                    "--fetch needs a [ZENOSS] section in {}",
+                    cfg.file.display()
+                )))
+            }
+            None => {}
+            Some(z) => match z.detail(&ev.evid) {
+                Ok(obj) => {
+                    let fetched = Event::from_json(&obj).map_err(|m| {
+                        Failure::retry(format!(
+                            "evid {}: Zenoss's event does not read: {m}",
+                            ev.evid
+                        ))
+                    })?;
+                    ev.fill_from(fetched);
+                }
+                Err(e @ zenoss::ZenossError::NotFound(_)) => {
+                    ::log::error!("evid {}: {e}", ev.evid);
+                    return Err(Failure::usage(e.to_string()));
+                }
+                Err(e) => {
+                    let mut msg = format!("evid {}: cannot fetch the event: {e}", ev.evid);
+                    if !cli.dry_run && ev.count.is_some() && ev.event_state.is_some() {
+                        match hook::record_undecided(&cfg.statedb, &ev, &msg) {
+                            Ok(_) => msg.push_str("; recorded for `zenticket-hook sweep`"),
+                            Err(se) => msg.push_str(&format!("; NOT recorded: {se}")),
+                        }
+                    }
+                    ::log::error!("{msg}");
+                    return Err(Failure::retry(msg));
+                }
+            },
+        }
+    }
+
     if ev.count.is_none() {
         return Err(Failure::usage(format!(
             "evid {}: --count is missing (Zenoss renders it as ${{evt/count}})",
@@ -322,6 +371,7 @@ fn handle_event(cli: &Cli) -> Result<i32, Failure> {
 
     let hook = hook::Hook {
         cfg: &cfg,
+        zenoss: client.as_ref(),
         dry_run: cli.dry_run,
     };
     let result = if cli.event.clear {

@@ -3,6 +3,8 @@
 //! come out to be asserted.
 #![allow(dead_code)]
 
+pub mod zenoss;
+
 use serde_json::Value;
 use std::ffi::{OsStr, OsString};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
@@ -105,6 +107,13 @@ impl Test {
     /// Config text; `{dir}` and `{script}` are replaced.
     pub fn config(mut self, text: &str) -> Test {
         self.config = text.to_string();
+        self
+    }
+
+    /// Adds a [ZENOSS] section pointing at the test server (call after `config`).
+    pub fn zenoss(mut self, z: &zenoss::Zenoss) -> Test {
+        self.config.push('\n');
+        self.config.push_str(&z.section());
         self
     }
 

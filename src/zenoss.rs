@@ -1,0 +1,474 @@
+//! The Zenoss JSON API (Ext.Direct `EventsRouter` at `/zport/dmd/evconsole_router`):
+//! acknowledge, close (move to history), detail (fetch one event), query (open events).
+//!
+//! The rules that matter, from Zenoss's own source (see ZENOSS.md):
+//! - success is `result.success == true` and nothing else: exceptions come back as HTTP
+//!   200 with `success: false`, protocol errors as HTTP 500 HTML, a bad login as a 302 to
+//!   the login form (so redirects are never followed), and `result` may be null;
+//! - `acknowledge`/`close` with an empty or missing evid list act on EVERY event, so the
+//!   only way to name evids here is `Evids`, which cannot be empty and holds at most 500;
+//! - no `timeout` argument is ever sent (Zenoss 4.2 rejects it).
+
+use crate::config::{Auth, ZenossConfig};
+use serde_json::{json, Map, Value};
+use std::fmt;
+use std::io::Read;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+/// Zenoss's Lucene clause limit is 1024 per query; stay well below it.
+pub const MAX_BATCH: usize = 500;
+
+/// A non-empty list of at most MAX_BATCH evids: the only thing `acknowledge` and `close`
+/// accept, so that an empty list (= every event in Zenoss) cannot be sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Evids(Vec<String>);
+
+impl Evids {
+    pub fn one(evid: &str) -> Evids {
+        Evids(vec![evid.to_string()])
+    }
+
+    /// Splits any list into batches; an empty list gives no batch at all.
+    pub fn batches(evids: &[String]) -> Vec<Evids> {
+        evids
+            .chunks(MAX_BATCH)
+            .filter(|c| !c.is_empty())
+            .map(|c| Evids(c.to_vec()))
+            .collect()
+    }
+
+    pub fn as_slice(&self) -> &[String] {
+        &self.0
+    }
+}
+
+/// Why a call failed, each kind told apart so the log says what to fix.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ZenossError {
+    Connect(String),
+    Timeout(String),
+    Tls(String),
+    Status(u16, String),
+    /// 3xx to the login form: wrong user/password or API key.
+    Login,
+    NotJson(String),
+    /// An exception inside the router method (`type: exception`).
+    Exception(String),
+    /// `success: false` without an exception.
+    Failed(String),
+    NullResult,
+    /// `detail` of an evid Zenoss does not know.
+    NotFound(String),
+    Config(String),
+}
+
+impl fmt::Display for ZenossError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ZenossError::Connect(m) => write!(f, "cannot connect to Zenoss: {m}"),
+            ZenossError::Timeout(m) => write!(f, "Zenoss did not answer in time: {m}"),
+            ZenossError::Tls(m) => write!(f, "TLS error talking to Zenoss: {m} (see [ZENOSS] verifytls and cafile)"),
+            ZenossError::Status(code, m) => write!(f, "Zenoss answered HTTP {code}: {m}"),
+            ZenossError::Login => write!(f, "Zenoss refused the login (it redirected to its login form): check [ZENOSS] user and password, or apikey"),
+            ZenossError::NotJson(m) => write!(f, "Zenoss answered something that is not JSON: {m}"),
+            ZenossError::Exception(m) => write!(f, "Zenoss raised an exception: {m}"),
+            ZenossError::Failed(m) => write!(f, "Zenoss answered success: false: {m}"),
+            ZenossError::NullResult => write!(f, "Zenoss answered with a null result (its event server may be down)"),
+            ZenossError::NotFound(evid) => write!(f, "Zenoss does not know evid {evid}"),
+            ZenossError::Config(m) => write!(f, "[ZENOSS]: {m}"),
+        }
+    }
+}
+
+pub struct Client {
+    agent: ureq::Agent,
+    endpoint: String,
+    auth: Auth,
+    tid: AtomicU64,
+}
+
+/// One page of open events, as `query` gives them.
+pub struct Page {
+    pub events: Vec<Map<String, Value>>,
+    pub total: u64,
+}
+
+impl Client {
+    pub fn new(cfg: &ZenossConfig) -> Result<Client, ZenossError> {
+        let mut builder = ureq::AgentBuilder::new()
+            .timeout(cfg.timeout)
+            .redirects(0)
+            .user_agent(concat!("zenticket-hook/", env!("CARGO_PKG_VERSION")));
+        if cfg.url.starts_with("https://") {
+            builder = builder.tls_config(Arc::new(tls_config(cfg)?));
+        }
+        Ok(Client {
+            agent: builder.build(),
+            endpoint: format!("{}/zport/dmd/evconsole_router", cfg.url),
+            auth: cfg.auth.clone(),
+            tid: AtomicU64::new(1),
+        })
+    }
+
+    /// One router call; returns `result` when `result.success` is true.
+    fn call(&self, method: &str, data: Value) -> Result<Map<String, Value>, ZenossError> {
+        let tid = self.tid.fetch_add(1, Ordering::Relaxed);
+        let body = json!({"action": "EventsRouter", "method": method, "data": [data], "type": "rpc", "tid": tid});
+        let mut req = self
+            .agent
+            .post(&self.endpoint)
+            .set("Content-Type", "application/json");
+        match &self.auth {
+            Auth::Basic { user, password } => {
+                req = req.set(
+                    "Authorization",
+                    &format!(
+                        "Basic {}",
+                        base64(format!("{user}:{}", password.0).as_bytes())
+                    ),
+                )
+            }
+            Auth::ApiKey(key) => req = req.set("z-api-key", &key.0),
+            Auth::None => {}
+        }
+        let resp = match req.send_string(&body.to_string()) {
+            Ok(r) => r,
+            Err(ureq::Error::Status(code, r)) => {
+                let text = snippet(r);
+                return Err(if code == 401 || code == 403 {
+                    ZenossError::Login
+                } else {
+                    ZenossError::Status(code, text)
+                });
+            }
+            Err(ureq::Error::Transport(t)) => return Err(transport(t)),
+        };
+        let status = resp.status();
+        if (300..400).contains(&status) {
+            let to = resp.header("Location").unwrap_or("").to_string();
+            return Err(if to.contains("login_form") || to.contains("login") {
+                ZenossError::Login
+            } else {
+                ZenossError::Status(status, format!("redirect to {to}"))
+            });
+        }
+        let mut raw = Vec::new();
+        resp.into_reader()
+            .take(64 << 20)
+            .read_to_end(&mut raw)
+            .map_err(|e| ZenossError::Connect(format!("reading the reply: {e}")))?;
+        decode_reply(&raw)
+    }
+
+    pub fn acknowledge(&self, evids: &Evids) -> Result<u64, ZenossError> {
+        self.change("acknowledge", evids)
+    }
+
+    pub fn close(&self, evids: &Evids) -> Result<u64, ZenossError> {
+        self.change("close", evids)
+    }
+
+    fn change(&self, method: &str, evids: &Evids) -> Result<u64, ZenossError> {
+        let result = self.call(method, json!({"evids": evids.as_slice()}))?;
+        Ok(result
+            .get("data")
+            .and_then(|d| d.get("updated"))
+            .and_then(Value::as_u64)
+            .unwrap_or(0))
+    }
+
+    /// The event's fields (`detail` shape), or NotFound.
+    pub fn detail(&self, evid: &str) -> Result<Map<String, Value>, ZenossError> {
+        let result = self
+            .call("detail", json!({"evid": evid}))
+            .map_err(|e| match e {
+                ZenossError::Exception(m)
+                    if m.contains("Not Found") || m.contains("Could not find") =>
+                {
+                    ZenossError::NotFound(evid.to_string())
+                }
+                other => other,
+            })?;
+        match result.get("event") {
+            Some(Value::Array(a)) => match a.first() {
+                Some(Value::Object(o)) => Ok(o.clone()),
+                _ => Err(ZenossError::NotFound(evid.to_string())),
+            },
+            Some(Value::Object(o)) => Ok(o.clone()),
+            _ => Err(ZenossError::Failed("detail reply has no event".into())),
+        }
+    }
+
+    /// One page of open events (New, Acknowledged, Suppressed), oldest evid first.
+    pub fn query_open(&self, start: u64, limit: u64) -> Result<Page, ZenossError> {
+        let result = self.call(
+            "query",
+            json!({"limit": limit.clamp(1, 1000), "start": start, "sort": "evid", "dir": "asc",
+                   "params": {"eventState": [0, 1, 2]},
+                   "keys": ["evid", "count", "eventState", "lastTime"]}),
+        )?;
+        let events = match result.get("events") {
+            Some(Value::Array(a)) => a.iter().filter_map(|e| e.as_object().cloned()).collect(),
+            _ => Vec::new(),
+        };
+        let total = result
+            .get("totalCount")
+            .and_then(Value::as_u64)
+            .unwrap_or(0);
+        Ok(Page { events, total })
+    }
+}
+
+/// Reads an Ext.Direct reply: `result.success == true` or an error that says why.
+pub fn decode_reply(raw: &[u8]) -> Result<Map<String, Value>, ZenossError> {
+    let text = String::from_utf8_lossy(raw);
+    let value: Value = match serde_json::from_slice(raw) {
+        Ok(v) => v,
+        Err(_) => {
+            return Err(
+                if text.contains("login_form") || text.contains("Zenoss Login") {
+                    ZenossError::Login
+                } else {
+                    ZenossError::NotJson(clip(&text))
+                },
+            )
+        }
+    };
+    // A batch of one is answered with a bare object; a list is still possible.
+    let value = match value {
+        Value::Array(mut a) if !a.is_empty() => a.swap_remove(0),
+        v => v,
+    };
+    let Value::Object(top) = value else {
+        return Err(ZenossError::NotJson(clip(&text)));
+    };
+    if top.get("type").and_then(Value::as_str) == Some("exception") {
+        let msg = top
+            .get("message")
+            .or_else(|| top.get("msg"))
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        return Err(ZenossError::Exception(unescape(msg)));
+    }
+    match top.get("result") {
+        None | Some(Value::Null) => Err(ZenossError::NullResult),
+        Some(Value::Object(result)) => {
+            if result.get("success") == Some(&Value::Bool(true)) {
+                return Ok(result.clone());
+            }
+            let msg = unescape(result.get("msg").and_then(Value::as_str).unwrap_or(""));
+            if result.get("type").and_then(Value::as_str) == Some("exception") {
+                Err(ZenossError::Exception(msg))
+            } else {
+                Err(ZenossError::Failed(if msg.is_empty() {
+                    clip(&text)
+                } else {
+                    msg
+                }))
+            }
+        }
+        Some(other) => Err(ZenossError::Failed(format!(
+            "unexpected result {}",
+            clip(&other.to_string())
+        ))),
+    }
+}
+
+/// Zenoss 5+ `cgi.escape`s exception messages.
+fn unescape(s: &str) -> String {
+    s.replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&amp;", "&")
+}
+
+fn clip(s: &str) -> String {
+    crate::log::clip(s.trim(), 200)
+}
+
+fn snippet(r: ureq::Response) -> String {
+    let mut raw = Vec::new();
+    let _ = r.into_reader().take(4096).read_to_end(&mut raw);
+    let text = String::from_utf8_lossy(&raw);
+    // An HTML error page: its <title> says most.
+    if let (Some(a), Some(b)) = (text.find("<title>"), text.find("</title>")) {
+        if a + 7 <= b {
+            return text[a + 7..b].trim().to_string();
+        }
+    }
+    clip(&text)
+}
+
+fn transport(t: ureq::Transport) -> ZenossError {
+    let msg = t.to_string();
+    let lower = msg.to_ascii_lowercase();
+    if lower.contains("timed out") || lower.contains("timeout") || lower.contains("would block") {
+        ZenossError::Timeout(msg)
+    } else if lower.contains("certificate")
+        || lower.contains("tls")
+        || lower.contains("handshake")
+        || lower.contains("corrupt message")
+        || lower.contains("invalidcontenttype")
+    {
+        ZenossError::Tls(msg)
+    } else {
+        ZenossError::Connect(msg)
+    }
+}
+
+fn tls_config(cfg: &ZenossConfig) -> Result<rustls::ClientConfig, ZenossError> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| ZenossError::Config(e.to_string()))?;
+    if !cfg.verifytls {
+        return Ok(builder
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(NoVerify(provider)))
+            .with_no_client_auth());
+    }
+    let mut roots = rustls::RootCertStore::empty();
+    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    if let Some(ca) = &cfg.cafile {
+        use rustls_pki_types::pem::PemObject;
+        let certs = rustls_pki_types::CertificateDer::pem_file_iter(ca)
+            .map_err(|e| ZenossError::Config(format!("cafile {}: {e}", ca.display())))?;
+        for cert in certs {
+            let cert =
+                cert.map_err(|e| ZenossError::Config(format!("cafile {}: {e}", ca.display())))?;
+            roots
+                .add(cert)
+                .map_err(|e| ZenossError::Config(format!("cafile {}: {e}", ca.display())))?;
+        }
+    }
+    Ok(builder.with_root_certificates(roots).with_no_client_auth())
+}
+
+/// `verifytls: false`: accepts any certificate (still checks handshake signatures).
+#[derive(Debug)]
+struct NoVerify(Arc<rustls::crypto::CryptoProvider>);
+
+impl rustls::client::danger::ServerCertVerifier for NoVerify {
+    fn verify_server_cert(
+        &self,
+        _: &rustls_pki_types::CertificateDer<'_>,
+        _: &[rustls_pki_types::CertificateDer<'_>],
+        _: &rustls_pki_types::ServerName<'_>,
+        _: &[u8],
+        _: rustls_pki_types::UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        Ok(rustls::client::danger::ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls_pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls_pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+/// Standard base64, for the Basic auth header (one small function beats a crate).
+fn base64(data: &[u8]) -> String {
+    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
+    for chunk in data.chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = (b[0] as u32) << 16 | (b[1] as u32) << 8 | b[2] as u32;
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(T[(n >> (18 - 6 * i) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn batches_are_never_empty_and_at_most_500() {
+        assert!(Evids::batches(&[]).is_empty());
+        let many: Vec<String> = (0..1201).map(|i| format!("e{i}")).collect();
+        let b = Evids::batches(&many);
+        assert_eq!(
+            b.iter().map(|e| e.as_slice().len()).collect::<Vec<_>>(),
+            vec![500, 500, 201]
+        );
+    }
+
+    #[test]
+    fn reply_kinds_are_told_apart() {
+        let ok = br#"{"tid":1,"type":"rpc","action":"EventsRouter","method":"close","result":{"success":true,"data":{"total":1,"updated":1}}}"#;
+        assert!(decode_reply(ok).is_ok());
+        let exc = br#"{"tid":1,"type":"rpc","result":{"success":false,"type":"exception","msg":"ServiceResponseError: Not Found &lt;x&gt;"}}"#;
+        assert_eq!(
+            decode_reply(exc),
+            Err(ZenossError::Exception(
+                "ServiceResponseError: Not Found <x>".into()
+            ))
+        );
+        let fail = br#"{"tid":1,"type":"rpc","result":{"success":false,"msg":"Connection refused","sticky":true}}"#;
+        assert_eq!(
+            decode_reply(fail),
+            Err(ZenossError::Failed("Connection refused".into()))
+        );
+        assert_eq!(
+            decode_reply(br#"{"tid":1,"type":"rpc","result":null}"#),
+            Err(ZenossError::NullResult)
+        );
+        assert!(matches!(
+            decode_reply(b"<html>oops</html>"),
+            Err(ZenossError::NotJson(_))
+        ));
+        assert_eq!(
+            decode_reply(b"<html><title>Zenoss Login</title></html>"),
+            Err(ZenossError::Login)
+        );
+        let list = br#"[{"tid":1,"type":"rpc","result":{"success":true}}]"#;
+        assert!(decode_reply(list).is_ok());
+        assert!(decode_reply(br#"{"result":{"success":"true"}}"#).is_err());
+    }
+
+    #[test]
+    fn base64_matches_rfc4648() {
+        assert_eq!(base64(b""), "");
+        assert_eq!(base64(b"f"), "Zg==");
+        assert_eq!(base64(b"fo"), "Zm8=");
+        assert_eq!(base64(b"foo"), "Zm9v");
+        assert_eq!(base64(b"admin:zenoss"), "YWRtaW46emVub3Nz");
+    }
+}
