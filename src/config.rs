@@ -26,6 +26,7 @@ pub const GENERAL_KEYS: &[&str] = &[
     "matchsubgroups",
     "retries",
     "retrywindow",
+    "retrydelay",
 ];
 pub const FILTER_KEYS: &[&str] = &[
     "skipmessage",
@@ -179,6 +180,8 @@ pub struct Config {
     pub matchsubgroups: bool,
     pub retries: u32,
     pub retrywindow: u64,
+    /// Seconds before the first retry; each further one waits twice as long (max 1 h).
+    pub retrydelay: u64,
     pub filters: Filters,
     pub customers: Vec<Customer>,
     pub zenoss: Option<ZenossConfig>,
@@ -489,6 +492,7 @@ impl Config {
         let matchsubgroups = r.boolean(g, "matchsubgroups", false);
         let retries = r.uint(g, "retries", 5).min(u32::MAX as u64) as u32;
         let retrywindow = r.uint(g, "retrywindow", 86400);
+        let retrydelay = r.uint(g, "retrydelay", 60);
         warn_unknown(file, g, GENERAL_KEYS, &mut warnings);
 
         let filters = match ini.section(b"FILTERS") {
@@ -586,6 +590,7 @@ impl Config {
             matchsubgroups,
             retries,
             retrywindow,
+            retrydelay,
             filters,
             customers,
             zenoss,

@@ -101,51 +101,7 @@ pub fn decide(ev: &Event, cfg: &Config, seen: Option<i64>, now: f64, collector: 
         } else {
             "new event".to_string()
         };
-        let failed = failed_filters(ev, cfg);
-        if !failed.is_empty() {
-            let kept = kept_by(ev, cfg);
-            if let Some(rule) = kept {
-                d.kind = Kind::FilteredKept;
-                d.reason = format!("{why}; fails {}; kept open by {rule}", failed.join(", "));
-            } else {
-                d.kind = Kind::FilteredClosed;
-                d.reason = format!("{why}; fails {}", failed.join(", "));
-                d.close = true;
-            }
-        } else {
-            let matches = route(ev, cfg);
-            match matches.last() {
-                None => {
-                    d.kind = Kind::NoGroup;
-                    d.reason = format!(
-                        "{why}; no customer section has one of its device groups {:?}",
-                        show(text(&ev.device_groups))
-                    );
-                    let device = text(&ev.device);
-                    if device != collector {
-                        d.warnings
-                            .push(format!("Device {} is not in a device group", show(device)));
-                    }
-                }
-                Some(last) => {
-                    if matches.len() > 1 {
-                        let names: Vec<String> =
-                            matches.iter().map(|c| format!("[{}]", c.section)).collect();
-                        d.warnings.push(format!(
-                            "evid {}: device groups {:?} match {}: using [{}], the last in the file (as the daemon did)",
-                            ev.evid,
-                            show(text(&ev.device_groups)),
-                            names.join(", "),
-                            last.section
-                        ));
-                    }
-                    d.kind = Kind::Ticket;
-                    d.reason = format!("{why}; routed to [{}]", last.section);
-                    d.customer = Some((*last).clone());
-                    d.ack = state == 0;
-                }
-            }
-        }
+        apply_rules(&mut d, ev, cfg, collector, &why);
     }
 
     if cfg.autocleartime > 0 {
@@ -162,6 +118,74 @@ pub fn decide(ev: &Event, cfg: &Config, seen: Option<i64>, now: f64, collector: 
             }
         }
     }
+    d
+}
+
+/// Steps 2 to 4 for an event whose ticket is due (triggered now, or pending for a retry).
+fn apply_rules(d: &mut Decision, ev: &Event, cfg: &Config, collector: &[u8], why: &str) {
+    let state = ev.event_state.unwrap_or(0);
+    let failed = failed_filters(ev, cfg);
+    if !failed.is_empty() {
+        let kept = kept_by(ev, cfg);
+        if let Some(rule) = kept {
+            d.kind = Kind::FilteredKept;
+            d.reason = format!("{why}; fails {}; kept open by {rule}", failed.join(", "));
+        } else {
+            d.kind = Kind::FilteredClosed;
+            d.reason = format!("{why}; fails {}", failed.join(", "));
+            d.close = true;
+        }
+    } else {
+        let matches = route(ev, cfg);
+        match matches.last() {
+            None => {
+                d.kind = Kind::NoGroup;
+                d.reason = format!(
+                    "{why}; no customer section has one of its device groups {:?}",
+                    show(text(&ev.device_groups))
+                );
+                let device = text(&ev.device);
+                if device != collector {
+                    d.warnings
+                        .push(format!("Device {} is not in a device group", show(device)));
+                }
+            }
+            Some(last) => {
+                if matches.len() > 1 {
+                    let names: Vec<String> =
+                        matches.iter().map(|c| format!("[{}]", c.section)).collect();
+                    d.warnings.push(format!(
+                        "evid {}: device groups {:?} match {}: using [{}], the last in the file (as the daemon did)",
+                        ev.evid,
+                        show(text(&ev.device_groups)),
+                        names.join(", "),
+                        last.section
+                    ));
+                }
+                d.kind = Kind::Ticket;
+                d.reason = format!("{why}; routed to [{}]", last.section);
+                d.customer = Some((*last).clone());
+                d.ack = state == 0;
+            }
+        }
+    }
+}
+
+/// Steps 2 to 4 again for a ticket that `sweep` retries: the trigger already fired,
+/// the current config decides the rest.
+pub fn decide_due(ev: &Event, cfg: &Config, collector: &[u8]) -> Decision {
+    let count = ev.count.unwrap_or(0);
+    let mut d = Decision {
+        kind: Kind::Unchanged,
+        reason: String::new(),
+        store_count: count,
+        customer: None,
+        ack: false,
+        close: false,
+        autoclear: false,
+        warnings: Vec::new(),
+    };
+    apply_rules(&mut d, ev, cfg, collector, "retry of a pending ticket");
     d
 }
 

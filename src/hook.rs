@@ -303,7 +303,7 @@ impl Hook<'_> {
             }
             Err(e) => {
                 let why = e.to_string();
-                st.write(|tx| state::failed(tx, evid, what, 0, &why, now))?;
+                st.write(|tx| state::failed(tx, evid, what, 0, &why, now, self.cfg.retrydelay))?;
                 log::error!(
                     "evid {evid}: {} failed: {why}; kept pending for `zenticket-hook sweep`",
                     what.as_str()
@@ -325,62 +325,19 @@ impl Hook<'_> {
         me: &str,
         report: &mut Report,
     ) -> Result<(), state::StateError> {
-        let cfg = self.cfg;
-        let count = ev.count.unwrap_or(0);
-        let key = script::idempotency_key(&ev.evid, count);
-        let count_text = count.to_string();
-        let env = [
-            ("ZENTICKET_EVID", std::ffi::OsStr::new(&ev.evid)),
-            ("ZENTICKET_COUNT", std::ffi::OsStr::new(&count_text)),
-            ("ZENTICKET_IDEMPOTENCY_KEY", std::ffi::OsStr::new(&key)),
-        ];
-        let out = script::run(path, args, &env, cfg.scripttimeout);
-        let now = crate::time::now();
-        let customer = d.customer.as_ref();
-        let (id, queue) = customer
-            .map(|c| (c.id.clone(), c.queue.clone()))
-            .unwrap_or_default();
-        match out.ticket() {
-            Some(ticket) => {
-                let zenoss = cfg.zenoss.is_some();
-                st.write(|tx| {
-                    state::ticket_made(tx, &ev.evid, count, ticket, &id, &queue, now)?;
-                    if d.ack {
-                        let claim = zenoss.then_some(me);
-                        state::add_pending(
-                            tx,
-                            &ev.evid,
-                            What::Acknowledge,
-                            0,
-                            None,
-                            claim,
-                            None,
-                            now,
-                        )?;
-                    }
-                    Ok(())
-                })?;
-                if !out.succeeded() {
-                    let status = if out.timed_out {
-                        "was killed at the timeout".to_string()
-                    } else {
-                        out.status
-                            .map_or("ended oddly".into(), |s| format!("ended with {s}"))
-                    };
-                    log::warn!(
-                        "evid {}: {} printed ticket {ticket} but {status}; the ticket counts (a retry would make a second one)",
-                        ev.evid,
-                        path.display()
-                    );
-                }
+        let claim = self.cfg.zenoss.is_some().then_some(me);
+        match attempt_ticket(self.cfg, st, ev, d, path, args, claim)? {
+            Ok(ticket) => {
                 report.ticket = Some(ticket);
                 if d.ack {
                     report.ack = Action::Pending;
                 }
             }
-            None => {
-                let why = out.failure(path);
-                st.write(|tx| state::failed(tx, &ev.evid, What::Ticket, count, &why, now))?;
+            Err(why) => {
+                let count = ev.count.unwrap_or(0);
+                let now = crate::time::now();
+                let delay = self.cfg.retrydelay;
+                st.write(|tx| state::failed(tx, &ev.evid, What::Ticket, count, &why, now, delay))?;
                 log::error!(
                     "evid {}: ticket failed: {why}; kept pending for `zenticket-hook sweep` (argv: {})",
                     ev.evid,
@@ -445,33 +402,14 @@ impl Hook<'_> {
         let (Some(path), Some(ticket)) = (&cfg.clearscript, ticket) else {
             return Ok(report);
         };
-        let collector = cfg.collector.clone().unwrap_or_else(script::fqdn);
-        let ctx = script::Context {
-            customer_id: customer.as_deref().unwrap_or(b""),
-            queue: queue.as_deref().unwrap_or(b""),
-            collector: &collector,
-            note_title: &cfg.notetitle,
-        };
-        let (rest, _) = script::argv(ev, &ctx);
-        let mut args: Vec<OsString> = vec!["-ticket".into(), ticket.to_string().into()];
-        args.extend(rest);
+        let args = clear_args(cfg, ev, ticket, customer.as_deref(), queue.as_deref());
         let mut full = vec![path.as_os_str().to_owned()];
         full.extend(args.iter().cloned());
         report.argv = Some(full);
         if self.dry_run {
             return Ok(report);
         }
-        let count = ev.count.unwrap_or(0);
-        let count_text = count.to_string();
-        let key = format!("{}-clear", script::idempotency_key(&ev.evid, count));
-        let env = [
-            ("ZENTICKET_EVID", std::ffi::OsStr::new(&ev.evid)),
-            ("ZENTICKET_COUNT", std::ffi::OsStr::new(&count_text)),
-            ("ZENTICKET_IDEMPOTENCY_KEY", std::ffi::OsStr::new(&key)),
-        ];
-        let out = script::run(path, &args, &env, cfg.scripttimeout);
-        if !out.succeeded() {
-            let why = out.failure(path);
+        if let Err(why) = run_clear(cfg, path, ev, &args) {
             let encoded = ev.encode();
             st.write(|tx| {
                 state::add_pending(
@@ -484,7 +422,7 @@ impl Hook<'_> {
                     Some(&why),
                     now,
                 )?;
-                state::failed(tx, &ev.evid, What::Clear, ticket, &why, now)
+                state::failed(tx, &ev.evid, What::Clear, ticket, &why, now, cfg.retrydelay)
             })?;
             log::error!(
                 "evid {}: clear script failed: {why}; kept pending for `zenticket-hook sweep`",
@@ -495,6 +433,111 @@ impl Hook<'_> {
         }
         Ok(report)
     }
+}
+
+/// The clear script's argv: `-ticket N` and then the ticket script's.
+pub fn clear_args(
+    cfg: &Config,
+    ev: &Event,
+    ticket: i64,
+    customer: Option<&[u8]>,
+    queue: Option<&[u8]>,
+) -> Vec<OsString> {
+    let collector = cfg.collector.clone().unwrap_or_else(script::fqdn);
+    let ctx = script::Context {
+        customer_id: customer.unwrap_or(b""),
+        queue: queue.unwrap_or(b""),
+        collector: &collector,
+        note_title: &cfg.notetitle,
+    };
+    let mut args: Vec<OsString> = vec!["-ticket".into(), ticket.to_string().into()];
+    args.extend(script::argv(ev, &ctx).0);
+    args
+}
+
+/// Runs the clear script; success is exit status 0 (its output is not read).
+pub fn run_clear(
+    cfg: &Config,
+    path: &std::path::Path,
+    ev: &Event,
+    args: &[OsString],
+) -> Result<(), String> {
+    let count = ev.count.unwrap_or(0);
+    let count_text = count.to_string();
+    let key = format!("{}-clear", script::idempotency_key(&ev.evid, count));
+    let env = [
+        ("ZENTICKET_EVID", std::ffi::OsStr::new(&ev.evid)),
+        ("ZENTICKET_COUNT", std::ffi::OsStr::new(&count_text)),
+        ("ZENTICKET_IDEMPOTENCY_KEY", std::ffi::OsStr::new(&key)),
+    ];
+    let out = script::run(path, args, &env, cfg.scripttimeout);
+    if out.succeeded() {
+        Ok(())
+    } else {
+        Err(out.failure(path))
+    }
+}
+
+/// Runs the ticket script for (evid, count) and, when it printed a ticket number, records
+/// the ticket and the acknowledgement it calls for (claimed by `ack_claim` when given).
+/// The inner `Err` is why no ticket came of it; recording that is the caller's.
+pub fn attempt_ticket(
+    cfg: &Config,
+    st: &mut State,
+    ev: &Event,
+    d: &Decision,
+    path: &std::path::Path,
+    args: &[OsString],
+    ack_claim: Option<&str>,
+) -> Result<Result<i64, String>, state::StateError> {
+    let count = ev.count.unwrap_or(0);
+    let key = script::idempotency_key(&ev.evid, count);
+    let count_text = count.to_string();
+    let env = [
+        ("ZENTICKET_EVID", std::ffi::OsStr::new(&ev.evid)),
+        ("ZENTICKET_COUNT", std::ffi::OsStr::new(&count_text)),
+        ("ZENTICKET_IDEMPOTENCY_KEY", std::ffi::OsStr::new(&key)),
+    ];
+    let out = script::run(path, args, &env, cfg.scripttimeout);
+    let now = crate::time::now();
+    let Some(ticket) = out.ticket() else {
+        return Ok(Err(out.failure(path)));
+    };
+    let (id, queue) = d
+        .customer
+        .as_ref()
+        .map(|c| (c.id.clone(), c.queue.clone()))
+        .unwrap_or_default();
+    st.write(|tx| {
+        state::ticket_made(tx, &ev.evid, count, ticket, &id, &queue, now)?;
+        if d.ack {
+            state::add_pending(
+                tx,
+                &ev.evid,
+                What::Acknowledge,
+                0,
+                None,
+                ack_claim,
+                None,
+                now,
+            )?;
+        }
+        Ok(())
+    })?;
+    if !out.succeeded() {
+        let status = if out.timed_out {
+            "was killed at the timeout".to_string()
+        } else {
+            out.status
+                .map_or("ended oddly".into(), |s| format!("ended with {s}"))
+        };
+        log::warn!(
+            "evid {}: {} printed ticket {ticket} but {status}; the ticket counts (a retry would make a second one)",
+            ev.evid,
+            path.display()
+        );
+    }
+    Ok(Ok(ticket))
 }
 
 /// Records an event whose config could not be read: the trigger rule needs no config, so

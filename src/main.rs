@@ -3,7 +3,6 @@
 //! `main` only parses arguments and wires the parts; the exit status is decided in one
 //! place (`main`): 0 handled by policy, 1 something must be retried, 2 usage or config.
 
-#![allow(dead_code)] // TEMP until sweep lands: query_open, batches, decode, retries
 mod config;
 mod decide;
 mod event;
@@ -11,6 +10,7 @@ mod hook;
 mod log;
 mod script;
 mod state;
+mod sweep;
 mod time;
 mod zenoss;
 
@@ -51,6 +51,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Cmd {
+    /// Cron job: retry pending work, autoclear stale events, prune the state DB
+    Sweep,
     /// Validate the config and print the routing table
     CheckConfig,
     /// Show what the state DB holds
@@ -168,6 +170,7 @@ fn try_main() -> Result<i32, Failure> {
         ));
     }
     match cli.cmd {
+        Some(Cmd::Sweep) => run_sweep(&cli),
         Some(Cmd::CheckConfig) => check_config(&cli),
         Some(Cmd::State { ref evid }) => show_state(&cli, evid.as_deref()),
         None => handle_event(&cli),
@@ -401,6 +404,30 @@ fn handle_event(cli: &Cli) -> Result<i32, Failure> {
     Ok(if report.retry { 1 } else { 0 })
 }
 
+fn run_sweep(cli: &Cli) -> Result<i32, Failure> {
+    let cfg = load_config(cli)?;
+    log::Logger::new(cfg.logfile.clone(), cfg.syslog.as_deref(), cli.verbose).install();
+    let client = match &cfg.zenoss {
+        Some(z) => Some(zenoss::Client::new(z).map_err(|e| Failure::usage(e.to_string()))?),
+        None => None,
+    };
+    let summary = sweep::run(&cfg, client.as_ref(), cli.dry_run).map_err(|e| {
+        ::log::error!("sweep: {e}");
+        Failure::retry(format!("sweep: {e}"))
+    })?;
+    let line = summary.line();
+    if !cli.dry_run && !summary.skipped {
+        ::log::info!("{line}");
+    }
+    let mut out = std::io::stdout().lock();
+    let _ = if cli.json {
+        writeln!(out, "{}", summary.json())
+    } else {
+        writeln!(out, "{line}")
+    };
+    Ok(0)
+}
+
 fn check_config(cli: &Cli) -> Result<i32, Failure> {
     let path = config_path(cli)?;
     let cfg = match Config::load(&path, env_path("ZENHOME")) {
@@ -448,6 +475,13 @@ fn check_config(cli: &Cli) -> Result<i32, Failure> {
             .map_or("(none: tickets stay pending)".into(), |p| p
                 .display()
                 .to_string())
+    );
+    let _ = writeln!(
+        out,
+        "zenhome      {}",
+        cfg.zenhome
+            .as_ref()
+            .map_or("(unknown)".into(), |z| z.display().to_string())
     );
     let _ = writeln!(out, "statedb      {}", cfg.statedb.display());
     let _ = writeln!(

@@ -164,6 +164,15 @@ pub fn run(script: &Path, args: &[OsString], env: &[(&str, &OsStr)], timeout: Du
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .process_group(0);
+    // If the hook is SIGKILLed (zenactiond's timeout), take the script down with it rather
+    // than leave it running unwatched; `sweep` retries with the same idempotency key.
+    // SAFETY: prctl is async-signal-safe and touches only the child being started.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+            Ok(())
+        });
+    }
     if std::env::var_os("PATH").is_none() {
         cmd.env("PATH", DEFAULT_PATH);
     }

@@ -409,7 +409,8 @@ pub fn done(tx: &Transaction, evid: &str, what: What, count: i64) -> rusqlite::R
 }
 
 /// An attempt failed: release the claim, count it, and set the next try with exponential
-/// backoff (1 min, 2, 4, ... capped at 1 h).
+/// backoff (`delay`, then twice that, ... capped at 1 h).
+#[allow(clippy::too_many_arguments)]
 pub fn failed(
     tx: &Transaction,
     evid: &str,
@@ -417,15 +418,127 @@ pub fn failed(
     count: i64,
     error: &str,
     now: f64,
+    delay: u64,
 ) -> rusqlite::Result<()> {
     tx.prepare_cached(
         "UPDATE pending SET attempts = attempts + 1, last_error = ?4,
-            next_try = ?5 + min(3600, 60 * (1 << min(attempts, 6))),
+            next_try = ?5 + min(3600, ?6 * (1 << min(attempts, 12))),
             claimed_by = NULL, claimed_at = NULL
          WHERE evid = ?1 AND what = ?2 AND count = ?3",
     )?
-    .execute(params![evid, what.as_str(), count, error, now])?;
+    .execute(params![
+        evid,
+        what.as_str(),
+        count,
+        error,
+        now,
+        delay as i64
+    ])?;
     Ok(())
+}
+
+/// Owed work, as `sweep` reads it.
+#[derive(Debug, Clone)]
+pub struct Due {
+    pub evid: String,
+    pub what: String,
+    pub count: i64,
+    pub event: Option<Vec<u8>>,
+    pub attempts: i64,
+    pub created: f64,
+}
+
+/// Work whose time has come and that nobody holds (or whose holder died: a claim older
+/// than `stale_before`), oldest first.
+pub fn due(conn: &Connection, now: f64, stale_before: f64) -> rusqlite::Result<Vec<Due>> {
+    let mut stmt = conn.prepare(
+        "SELECT evid, what, count, event, attempts, created FROM pending
+         WHERE next_try <= ?1 AND (claimed_by IS NULL OR claimed_at < ?2)
+         ORDER BY created, evid, count",
+    )?;
+    let rows = stmt.query_map(params![now, stale_before], |r| {
+        Ok(Due {
+            evid: r.get(0)?,
+            what: r.get(1)?,
+            count: r.get(2)?,
+            event: r.get(3)?,
+            attempts: r.get(4)?,
+            created: r.get(5)?,
+        })
+    })?;
+    rows.collect()
+}
+
+/// Takes one piece of work for this process, unless someone else holds a live claim.
+pub fn claim(
+    tx: &Transaction,
+    d: &Due,
+    me: &str,
+    now: f64,
+    stale_before: f64,
+) -> rusqlite::Result<bool> {
+    let n = tx
+        .prepare_cached(
+            "UPDATE pending SET claimed_by = ?4, claimed_at = ?5
+             WHERE evid = ?1 AND what = ?2 AND count = ?3
+               AND (claimed_by IS NULL OR claimed_at < ?6)",
+        )?
+        .execute(params![d.evid, d.what, d.count, me, now, stale_before])?;
+    Ok(n == 1)
+}
+
+/// Whether a ticket already covers this count of the evid (or a later one).
+pub fn ticket_covers(conn: &Connection, evid: &str, count: i64) -> rusqlite::Result<bool> {
+    conn.query_row(
+        "SELECT EXISTS(SELECT 1 FROM tickets WHERE evid = ?1 AND count >= ?2)",
+        params![evid, count],
+        |r| r.get(0),
+    )
+}
+
+/// What autoclear and pruning need to know of one stored evid.
+pub struct Known {
+    pub evid: String,
+    pub last_time: Option<f64>,
+    pub updated: f64,
+    pub has_pending: bool,
+}
+
+/// Every evid the state DB holds.
+pub fn known(conn: &Connection) -> rusqlite::Result<Vec<Known>> {
+    let mut stmt = conn.prepare(
+        "SELECT e.evid, e.last_time, e.updated, EXISTS(SELECT 1 FROM pending p WHERE p.evid = e.evid)
+         FROM events e",
+    )?;
+    let rows = stmt.query_map([], |r| {
+        Ok(Known {
+            evid: r.get(0)?,
+            last_time: r.get(1)?,
+            updated: r.get(2)?,
+            has_pending: r.get(3)?,
+        })
+    })?;
+    rows.collect()
+}
+
+/// Forgets evids (their events rows; tickets stay as the audit record).
+pub fn prune(tx: &Transaction, evids: &[String]) -> rusqlite::Result<usize> {
+    let mut stmt = tx.prepare_cached(
+        "DELETE FROM events WHERE evid = ?1 AND NOT EXISTS (SELECT 1 FROM pending WHERE evid = ?1)",
+    )?;
+    let mut n = 0;
+    for e in evids {
+        n += stmt.execute([e])?;
+    }
+    Ok(n)
+}
+
+/// Drops audit records (tickets of pruned events) older than `before`.
+pub fn prune_audit(tx: &Transaction, before: f64) -> rusqlite::Result<usize> {
+    tx.execute(
+        "DELETE FROM tickets WHERE created < ?1 AND evid NOT IN (SELECT evid FROM events)",
+        [before],
+    )
 }
 
 /// A ticket exists for (evid, count). Older unclaimed ticket work for the evid is
