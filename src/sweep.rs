@@ -165,8 +165,10 @@ impl Sweep<'_> {
         // Acknowledgements (including those owed by tickets just made) and closes, in
         // batches.
         let mut settles = settles;
-        let fresh =
-            state::due(self.st.conn(), self.now, self.stale_before).map_err(|e| self.err(e))?;
+        // Read again as of now: tickets just made owe acknowledgements created after
+        // this sweep started.
+        let fresh = state::due(self.st.conn(), crate::time::now(), self.stale_before)
+            .map_err(|e| self.err(e))?;
         for d in fresh {
             let is_settle = d.what == What::Acknowledge.as_str() || d.what == What::Close.as_str();
             if is_settle && !settles.iter().any(|s| s.evid == d.evid && s.what == d.what) {
@@ -209,7 +211,7 @@ impl Sweep<'_> {
             self.st
                 .write(|tx| state::failed(tx, &d.evid, what, d.count, why, now, delay))?;
             log::warn!(
-                "evid {}: {} retry {attempts} failed: {why}",
+                "evid {}: {} attempt {attempts} failed: {why}",
                 d.evid,
                 what.as_str()
             );
@@ -316,7 +318,7 @@ impl Sweep<'_> {
         match hook::attempt_ticket(self.cfg, &mut self.st, &ev, &decision, &path, &args, None)? {
             Ok(ticket) => {
                 log::info!(
-                    "ticket {ticket} for evid {} (customer {}, queue {}) on retry {}",
+                    "ticket {ticket} for evid {} (customer {}, queue {}) on attempt {}",
                     d.evid,
                     String::from_utf8_lossy(&c.id),
                     String::from_utf8_lossy(&c.queue),
@@ -353,7 +355,7 @@ impl Sweep<'_> {
                 self.st
                     .write(|tx| state::done(tx, &d.evid, What::Clear, d.count))?;
                 log::info!(
-                    "evid {}: clear script ran for ticket {} on retry",
+                    "evid {}: clear script ran for ticket {} on a retry",
                     d.evid,
                     d.count
                 );

@@ -19,13 +19,12 @@ pub const BIN: &str = env!("CARGO_BIN_EXE_zenticket-hook");
 /// terminated, byte for byte) and ZENTICKET_* environment into calls/, and answers as
 /// TICKET_MODE says: `counter` (default: a new number per call, under a lock), `fail`,
 /// `text`, `zero`, `nothing`, `number-then-exit-3`, `hang`, `number-then-hang`,
-/// `fail-first-N` (fails N times, then counts). TICKET_SLEEP sleeps first.
+/// `fail-first-N` (fails N times, then counts). TICKET_SLEEP sleeps after recording.
 pub const RECORDER: &str = r#"#!/usr/bin/perl
 use strict; use warnings; use Fcntl qw(:flock);
 my $dir = $ENV{TEST_DIR} or die "no TEST_DIR";
 mkdir "$dir/calls";
 my $mode = $ENV{TICKET_MODE} || 'counter';
-select(undef, undef, undef, $ENV{TICKET_SLEEP}) if $ENV{TICKET_SLEEP};
 open(my $lock, '+>>', "$dir/counter") or die; flock($lock, LOCK_EX); seek($lock, 0, 0);
 my $n = <$lock>; $n = 0 unless defined $n && $n =~ /^\d+$/; $n++;
 truncate($lock, 0); print $lock "$n\n";
@@ -35,6 +34,8 @@ print $f map { "$_\0" } @ARGV; close $f;
 open(my $e, '>', "$dir/calls/$n.env") or die;
 print $e join("\n", map { $ENV{$_} // '' } qw(ZENTICKET_EVID ZENTICKET_COUNT ZENTICKET_IDEMPOTENCY_KEY PATH)), "\n"; close $e;
 print STDERR "recorder: mode $mode\n";
+# The ticket system has the request now; then it may be slow to answer.
+select(undef, undef, undef, $ENV{TICKET_SLEEP}) if $ENV{TICKET_SLEEP};
 my $ticket = 1000 + $n;
 if ($mode =~ /^fail-first-(\d+)$/) { $mode = $n <= $1 ? 'fail' : 'counter' }
 if ($mode eq 'counter') { print "$ticket\n"; exit 0 }
@@ -443,4 +444,12 @@ pub fn os(b: &[u8]) -> OsString {
 
 pub fn bytes(s: &OsStr) -> Vec<u8> {
     s.as_bytes().to_vec()
+}
+
+/// Runs SQL on a test's state DB (to age rows, as if time had passed).
+pub fn sql(dir: &Path, stmt: &str) {
+    let conn = rusqlite::Connection::open(dir.join("var/zenticket.db")).expect("open state DB");
+    conn.busy_timeout(std::time::Duration::from_secs(10))
+        .expect("busy");
+    conn.execute_batch(stmt).expect("sql");
 }
