@@ -387,12 +387,17 @@ impl Sweep<'_> {
             }
             return Ok(());
         };
-        let mut claimed = Vec::new();
-        for d in rows {
-            if self.claim(&d)? {
-                claimed.push(d);
+        // One transaction for all the claims: a commit per row would cost an fsync each.
+        let (me, now, stale) = (self.me.clone(), self.now, self.stale_before);
+        let claimed: Vec<Due> = self.st.write(|tx| {
+            let mut claimed = Vec::new();
+            for d in rows {
+                if state::claim(tx, &d, &me, now, stale)? {
+                    claimed.push(d);
+                }
             }
-        }
+            Ok(claimed)
+        })?;
         let evids: Vec<String> = claimed.iter().map(|d| d.evid.clone()).collect();
         for batch in Evids::batches(&evids) {
             let batch_rows: Vec<Due> = claimed

@@ -202,14 +202,20 @@ impl Client {
 
     /// One page of open events (New, Acknowledged, Suppressed), oldest evid first.
     pub fn query_open(&self, start: u64, limit: u64) -> Result<Page, ZenossError> {
-        let result = self.call(
+        let mut result = self.call(
             "query",
             json!({"limit": limit.clamp(1, 1000), "start": start, "sort": "evid", "dir": "asc",
                    "params": {"eventState": [0, 1, 2]},
                    "keys": ["evid", "count", "eventState", "lastTime"]}),
         )?;
-        let events = match result.get("events") {
-            Some(Value::Array(a)) => a.iter().filter_map(|e| e.as_object().cloned()).collect(),
+        let events = match result.remove("events") {
+            Some(Value::Array(a)) => a
+                .into_iter()
+                .filter_map(|e| match e {
+                    Value::Object(o) => Some(o),
+                    _ => None,
+                })
+                .collect(),
             _ => Vec::new(),
         };
         let total = result
@@ -240,7 +246,7 @@ pub fn decode_reply(raw: &[u8]) -> Result<Map<String, Value>, ZenossError> {
         Value::Array(mut a) if !a.is_empty() => a.swap_remove(0),
         v => v,
     };
-    let Value::Object(top) = value else {
+    let Value::Object(mut top) = value else {
         return Err(ZenossError::NotJson(clip(&text)));
     };
     if top.get("type").and_then(Value::as_str) == Some("exception") {
@@ -251,11 +257,11 @@ pub fn decode_reply(raw: &[u8]) -> Result<Map<String, Value>, ZenossError> {
             .unwrap_or("");
         return Err(ZenossError::Exception(unescape(msg)));
     }
-    match top.get("result") {
+    match top.remove("result") {
         None | Some(Value::Null) => Err(ZenossError::NullResult),
         Some(Value::Object(result)) => {
             if result.get("success") == Some(&Value::Bool(true)) {
-                return Ok(result.clone());
+                return Ok(result);
             }
             let msg = unescape(result.get("msg").and_then(Value::as_str).unwrap_or(""));
             if result.get("type").and_then(Value::as_str) == Some("exception") {

@@ -1,0 +1,157 @@
+//! Times `sweep` over 100,000 state rows (target: under 1 s), against the floor of the
+//! same run's `zenticket-hook --version` (process start), in two set-ups:
+//! - no [ZENOSS]: half the rows are older than retrywindow and are pruned;
+//! - with the Zenoss test server on 127.0.0.1 listing all 100,000 as open (100 pages of
+//!   `query`), 1,000 pending acknowledgements delivered in batches of 500.
+//!
+//!     cargo bench --bench sweep          # ROWS=100000 by default
+
+#[path = "../tests/common/zenoss.rs"]
+#[allow(dead_code)]
+mod zenoss;
+
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_zenticket-hook");
+
+fn fill(db: &Path, rows: usize, now: f64, old_fraction: f64, acks: usize) {
+    // Let the hook create the schema, then fill it in one transaction.
+    let conn = rusqlite::Connection::open(db).expect("open");
+    let tx = conn.unchecked_transaction().expect("tx");
+    {
+        let mut ev = tx
+            .prepare("INSERT INTO events(evid, count, event_state, customer, queue, last_time, created, updated) VALUES (?1, 3, 1, 'nnl-00000', 'Front Line', ?2, ?2, ?2)")
+            .expect("prep");
+        let mut tk = tx
+            .prepare("INSERT INTO tickets(evid, count, ticket, customer, queue, created) VALUES (?1, 3, ?2, 'nnl-00000', 'Front Line', ?3)")
+            .expect("prep");
+        let mut pd = tx
+            .prepare("INSERT INTO pending(evid, what, count, attempts, next_try, created) VALUES (?1, 'acknowledge', 0, 1, ?2, ?2)")
+            .expect("prep");
+        let old = (rows as f64 * old_fraction) as usize;
+        for i in 0..rows {
+            let evid = format!("0242ac11-0008-8a4b-11ee-{i:012}");
+            let t = if i < old { now - 200_000.0 } else { now - 60.0 };
+            ev.execute(rusqlite::params![evid, t]).expect("event");
+            tk.execute(rusqlite::params![evid, 100_000 + i as i64, t])
+                .expect("ticket");
+            if i >= rows - acks {
+                pd.execute(rusqlite::params![evid, now - 120.0])
+                    .expect("pending");
+            }
+        }
+    }
+    tx.commit().expect("commit");
+}
+
+/// Runs the command; returns its wall time, its own CPU time (user + sys) and stdout.
+#[allow(clippy::zombie_processes)] // reaped by wait4, which also reports its rusage
+fn time(cmd: &mut Command) -> (Duration, Duration, String) {
+    use std::io::Read;
+    let start = Instant::now();
+    let mut child = cmd
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let mut out = String::new();
+    child
+        .stdout
+        .take()
+        .expect("stdout")
+        .read_to_string(&mut out)
+        .expect("read");
+    let mut status = 0;
+    // SAFETY: rusage is plain data; wait4 fills it for our own child.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    let pid = child.id() as libc::pid_t;
+    assert_eq!(unsafe { libc::wait4(pid, &mut status, 0, &mut ru) }, pid);
+    let took = start.elapsed();
+    assert!(
+        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+        "{cmd:?} failed"
+    );
+    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
+    (
+        took,
+        tv(ru.ru_utime) + tv(ru.ru_stime),
+        out.trim().to_string(),
+    )
+}
+
+fn setup(dir: &Path, extra: &str) -> std::path::PathBuf {
+    let conf = dir.join("zenticket.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "[GENERAL]\nticketscript: /bin/true\nstatedb: {d}/zenticket.db\nlogfile: {d}/zenticket.log\ncollector: bench\nretrywindow: 86400\n\n[LAB]\nid: nnl-00000\nqueue: Front Line\ngroup1: /Network\n{extra}",
+            d = dir.display()
+        ),
+    )
+    .expect("config");
+    // Creates the schema.
+    time(Command::new(BIN).arg("--config").arg(&conf).arg("sweep"));
+    conf
+}
+
+fn main() {
+    let rows: usize = std::env::var("ROWS")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(100_000);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs_f64();
+    let floor = (0..20)
+        .map(|_| time(Command::new(BIN).arg("--version")).0)
+        .min()
+        .expect("floor");
+
+    let a = tempfile::tempdir().expect("tempdir");
+    let conf_a = setup(a.path(), "");
+    fill(&a.path().join("zenticket.db"), rows, now, 0.5, 0);
+    let (took_a, cpu_a, line_a) = time(Command::new(BIN).arg("--config").arg(&conf_a).arg("sweep"));
+
+    let z = zenoss::Zenoss::start(zenoss::Version::V6);
+    for i in 0..rows {
+        let mut e = zenoss::ZEvent::new(&format!("0242ac11-0008-8a4b-11ee-{i:012}"));
+        e.state = 1;
+        e.last_time = now - 60.0;
+        z.add(e);
+    }
+    let b = tempfile::tempdir().expect("tempdir");
+    let conf_b = setup(b.path(), &z.section().replace("timeout: 2", "timeout: 30"));
+    fill(&b.path().join("zenticket.db"), rows, now, 0.0, 1000);
+    let (took_b, cpu_b, line_b) = time(Command::new(BIN).arg("--config").arg(&conf_b).arg("sweep"));
+    let queries = z.methods().iter().filter(|m| *m == "query").count();
+    let (took_c, cpu_c, _) = time(Command::new(BIN).arg("--config").arg(&conf_b).arg("sweep"));
+
+    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+    println!("zenticket-hook sweep bench, {rows} state rows (wall time; the sweep's own CPU time)");
+    println!(
+        "  floor: zenticket-hook --version     {:>8.1} ms",
+        ms(floor)
+    );
+    println!(
+        "  sweep, no [ZENOSS] (prunes half)    {:>8.1} ms  cpu {:>7.1} ms  ({:.0}x floor)  {line_a}",
+        ms(took_a),
+        ms(cpu_a),
+        ms(took_a) / ms(floor)
+    );
+    println!(
+        "  sweep, Zenoss test server, 1000 acks {:>7.1} ms  cpu {:>7.1} ms  ({:.0}x floor, {} query pages)  {line_b}",
+        ms(took_b),
+        ms(cpu_b),
+        ms(took_b) / ms(floor),
+        queries / 2
+    );
+    println!(
+        "  sweep again, nothing owed           {:>8.1} ms  cpu {:>7.1} ms  (the rest of the wall time is the test server building pages)",
+        ms(took_c),
+        ms(cpu_c)
+    );
+    println!("  target: under 1000 ms");
+}
