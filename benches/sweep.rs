@@ -7,7 +7,6 @@
 //!     cargo bench --bench sweep          # ROWS=100000 by default
 
 #[path = "../tests/common/zenoss.rs"]
-#[allow(dead_code)]
 mod zenoss;
 
 use std::path::Path;
