@@ -1,0 +1,330 @@
+//! The ZenPack: its Python compiles (Zenoss's Python 2.7 and Python 3), actions.json has
+//! exactly the shape Zenoss's loader reads, and the notification's commands, rendered as
+//! Zenoss renders TALES and run through `/bin/sh -c` (dash, and bash as sh) with an empty
+//! environment as zenactiond runs them, reach the real binary, which fetches the event
+//! from the Zenoss test server and hands every hostile field byte for byte to the script.
+//!
+//! The Python 2.7 compile check needs `~/.pyenv/versions/2.7.18/bin/python2.7` (or
+//! $PYTHON2, or python2.7 on PATH) and is skipped, saying so, where it is absent.
+mod common;
+use common::zenoss::{Version, ZEvent, Zenoss};
+use common::*;
+use serde_json::Value;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn pack() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("zenpack")
+}
+
+fn actions() -> Value {
+    let text =
+        std::fs::read_to_string(pack().join("ZenPacks/community/ZenTicket/zep/actions.json"))
+            .unwrap();
+    serde_json::from_str(&text)
+        .expect("actions.json is plain JSON (the loader uses json.load: no comments)")
+}
+
+fn python_files() -> Vec<PathBuf> {
+    fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
+        for e in std::fs::read_dir(dir).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                walk(&p, out);
+            } else if p.extension().is_some_and(|x| x == "py") {
+                out.push(p);
+            }
+        }
+    }
+    let mut v = Vec::new();
+    walk(&pack(), &mut v);
+    v
+}
+
+fn compiles_with(python: &Path) {
+    let tmp = tempfile::tempdir().unwrap();
+    for f in python_files() {
+        let out = Command::new(python)
+            .args(["-c", "import sys, py_compile; py_compile.compile(sys.argv[1], cfile=sys.argv[2], doraise=True)"])
+            .arg(&f)
+            .arg(tmp.path().join("x.pyc"))
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{} under {}: {}",
+            f.display(),
+            python.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+#[test]
+fn python_compiles_under_python_2_7_and_3() {
+    assert!(python_files().len() >= 4);
+    compiles_with(Path::new("python3"));
+    let mut candidates: Vec<PathBuf> = std::env::var_os("PYTHON2")
+        .map(PathBuf::from)
+        .into_iter()
+        .collect();
+    if let Some(home) = std::env::var_os("HOME") {
+        candidates.push(Path::new(&home).join(".pyenv/versions/2.7.18/bin/python2.7"));
+    }
+    candidates.push("python2.7".into());
+    match candidates.into_iter().find(|p| Command::new(p).arg("-V").output().is_ok_and(|o| o.status.success())) {
+        Some(py2) => compiles_with(&py2),
+        None => eprintln!("SKIPPED: Python 2.7 not found (set PYTHON2): ZenPack not compiled as Zenoss's Python would"),
+    }
+}
+
+#[test]
+fn namespace_packages_and_manifest_are_the_templates() {
+    for ns in ["ZenPacks/__init__.py", "ZenPacks/community/__init__.py"] {
+        let text = std::fs::read_to_string(pack().join(ns)).unwrap();
+        assert_eq!(
+            text.trim(),
+            "__import__('pkg_resources').declare_namespace(__name__)",
+            "{ns}"
+        );
+    }
+    assert_eq!(
+        std::fs::read_to_string(pack().join("MANIFEST.in"))
+            .unwrap()
+            .trim(),
+        "graft ZenPacks"
+    );
+    let setup = std::fs::read_to_string(pack().join("setup.py")).unwrap();
+    for line in [
+        "NAME = 'ZenPacks.community.ZenTicket'",
+        "COMPAT_ZENOSS_VERS = '>=4.2'",
+        "NAMESPACE_PACKAGES = ['ZenPacks', 'ZenPacks.community']",
+        "include_package_data=True",
+        "'zenoss.zenpacks': '%s = %s' % (NAME, NAME)",
+        "zip_safe=False",
+    ] {
+        assert!(setup.contains(line), "setup.py lacks {line}");
+    }
+    let init =
+        std::fs::read_to_string(pack().join("ZenPacks/community/ZenTicket/__init__.py")).unwrap();
+    assert!(init.contains("def remove(self, app, leaveObjects=False):"));
+    assert!(
+        init.contains("if not leaveObjects:"),
+        "an upgrade must keep the trigger and notification"
+    );
+    assert!(
+        init.contains("self.installBinFile(BINARY)"),
+        "4.2-5.1 need the bin link made by install()"
+    );
+    assert!(init.contains(&format!(
+        "TRIGGER_UUID = '{}'",
+        actions()["triggers"][0]["uuid"].as_str().unwrap()
+    )));
+    assert!(pack()
+        .join("ZenPacks/community/ZenTicket/etc/zenticket.conf")
+        .exists());
+}
+
+#[test]
+fn actions_json_has_every_key_the_loader_reads() {
+    let a = actions();
+    let t = &a["triggers"][0];
+    assert_eq!(a["triggers"].as_array().unwrap().len(), 1);
+    assert!(t["name"].is_string() && t["enabled"] == true);
+    let uuid = t["uuid"].as_str().unwrap();
+    let is_uuid = |s: &str| {
+        s.len() == 36
+            && s.chars()
+                .all(|c| c.is_ascii_digit() || ('a'..='f').contains(&c) || c == '-')
+    };
+    assert!(is_uuid(uuid), "lowercase uuid: {uuid}");
+    assert_eq!(t["rule"]["api_version"], 1);
+    assert_eq!(t["rule"]["type"], 1);
+    let source = t["rule"]["source"].as_str().unwrap();
+    assert!(
+        !source.trim_start().starts_with("lambda"),
+        "source is a lambda's body"
+    );
+    for part in [
+        "dev.production_state == 1000",
+        "evt.severity >= 3",
+        "evt.status in (0, 1)",
+        "/Cmd/Failed",
+        "/App/Failed",
+    ] {
+        assert!(source.contains(part), "rule lacks {part}");
+    }
+    let n = &a["notifications"][0];
+    assert!(is_uuid(n["guid"].as_str().unwrap()));
+    assert_eq!(n["action"], "command");
+    for (key, want) in [
+        ("enabled", true),
+        ("send_clear", true),
+        ("send_initial_occurrence", false),
+    ] {
+        assert_eq!(n[key], want, "{key}");
+    }
+    for key in ["delay_seconds", "repeat_seconds", "action_timeout"] {
+        assert!(
+            n[key].is_u64(),
+            "{key} must be given (missing ones become None)"
+        );
+    }
+    assert_eq!(n["subscriptions"], serde_json::json!([uuid]));
+    assert!(n["recipients"].is_array() && n["user_env_format"].is_string());
+    let body = n["body_format"].as_str().unwrap();
+    let clear = n["clear_body_format"].as_str().unwrap();
+    assert!(
+        body.starts_with("exec "),
+        "exec, so zenactiond's SIGKILL reaches the hook"
+    );
+    assert_eq!(clear, format!("{body} --clear"));
+    // Only Zenoss-generated values on the shell line.
+    let paths: Vec<&str> = body
+        .split("${")
+        .skip(1)
+        .map(|p| p.split('}').next().unwrap())
+        .collect();
+    assert_eq!(
+        paths,
+        ["evt/evid", "evt/count", "evt/eventState", "evt/severity"]
+    );
+    assert!(
+        n["content"].is_null(),
+        "command keys are top level, not under content"
+    );
+    // The hook must finish before zenactiond kills it: scripttimeout 45 < action_timeout.
+    assert!(n["action_timeout"].as_u64().unwrap() > 45);
+}
+
+/// Zenoss's TALES `string:` rendering of a command body: `${evt/x}` path lookups, `$$` for
+/// a literal `$`, None as `None`; any other `$` does not compile.
+fn render(body: &str, evt: &Value) -> String {
+    let mut out = String::new();
+    let mut rest = body;
+    while let Some(i) = rest.find('$') {
+        out.push_str(&rest[..i]);
+        let after = &rest[i + 1..];
+        if let Some(r) = after.strip_prefix('$') {
+            out.push('$');
+            rest = r;
+        } else if let Some(r) = after.strip_prefix('{') {
+            let end = r.find('}').expect("unclosed ${");
+            let path = &r[..end];
+            let name = path.strip_prefix("evt/").expect("evt path");
+            match &evt[name] {
+                Value::Null => out.push_str("None"),
+                Value::String(s) => out.push_str(s),
+                v => out.push_str(&v.to_string()),
+            }
+            rest = &r[end + 1..];
+        } else {
+            panic!("TALES compile error: lone $ in {body:?}");
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+fn hostile(evid: &str) -> ZEvent {
+    let mut e = ZEvent::new(evid);
+    e.device = "$(touch PWNED)".into();
+    e.component = "`touch PWNED`".into();
+    e.summary = "\"; touch PWNED; echo \"".into();
+    e.message = "first line\nsecond; touch PWNED\nends with a backslash \\".into();
+    e.ip = "10.0.0.1'".into();
+    e
+}
+
+fn run_as_zenactiond(shell: &str, command: &str, cwd: &Path) -> std::process::Output {
+    let mut cmd = Command::new(shell);
+    if shell == "bash" {
+        cmd.arg0("sh"); // bash as /bin/sh
+    }
+    cmd.arg("-c")
+        .arg(command)
+        .env_clear()
+        .current_dir(cwd)
+        .output()
+        .expect("shell")
+}
+
+#[test]
+fn the_notification_runs_the_hook_safely_under_dash_and_bash() {
+    let a = actions();
+    let n = &a["notifications"][0];
+    let z = Zenoss::start(Version::V6);
+    let recorder = RECORDER.replace(
+        "my $dir = $ENV{TEST_DIR} or die \"no TEST_DIR\";",
+        "my $dir = '{dir}';",
+    );
+    let t = Test::new().script("create_ticket.pl", &recorder).zenoss(&z);
+    t.prepare(); // write config and script
+    let localize = |s: &str| {
+        s.replace("/opt/zenoss/bin/zenticket-hook", BIN).replace(
+            "/opt/zenoss/etc/zenticket.conf",
+            &t.config_path().display().to_string(),
+        )
+    };
+    for (i, shell) in ["dash", "bash"].iter().enumerate() {
+        let evid = format!("0242ac11-0008-8a4b-11ee-5f1e2d7c9a1{i}");
+        let ev = hostile(&evid);
+        z.add(ev.clone());
+        let evt = serde_json::json!({"evid": evid, "count": 1, "eventState": 0, "severity": 4, "summary": ev.summary, "device": ev.device});
+        let command = localize(&render(n["body_format"].as_str().unwrap(), &evt));
+        assert!(
+            !command.contains("touch"),
+            "no event text on the shell line: {command}"
+        );
+        let out = run_as_zenactiond(shell, &command, t.path());
+        assert!(
+            out.status.success(),
+            "{shell}: {}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(String::from_utf8_lossy(&out.stdout)
+            .starts_with(&format!("ticket {} for evid {evid}", 1001 + i)));
+        let argv = &calls(t.path())[i];
+        let get =
+            |flag: &str| argv[argv.iter().position(|a| a == flag.as_bytes()).unwrap() + 1].clone();
+        assert_eq!(get("-device"), ev.device.as_bytes());
+        assert_eq!(get("-component"), ev.component.as_bytes());
+        assert_eq!(get("-summary"), ev.summary.as_bytes());
+        assert_eq!(get("-note"), ev.message.as_bytes());
+        assert_eq!(get("-deviceIP"), ev.ip.as_bytes());
+        assert_eq!(z.event(&evid).unwrap().state, 1, "acknowledged");
+        // The clear command, as zenactiond renders it for the closed event.
+        let evt = serde_json::json!({"evid": evid, "count": 1, "eventState": 4, "severity": 4});
+        let clear = localize(&render(n["clear_body_format"].as_str().unwrap(), &evt));
+        let out = run_as_zenactiond(shell, &clear, t.path());
+        assert!(
+            out.status.success(),
+            "{shell} clear: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            String::from_utf8_lossy(&out.stdout).starts_with(&format!("cleared for evid {evid}"))
+        );
+    }
+    assert!(!t.path().join("PWNED").exists(), "event text ran as code");
+    assert_eq!(z.danger(), 0);
+}
+
+#[test]
+fn event_text_on_the_command_line_would_run_as_code() {
+    // Why the notification passes no text field: zenactiond only wraps summary in weak
+    // double quotes, so $(...) inside it still runs.
+    let t = Test::new();
+    std::fs::create_dir_all(t.path()).unwrap();
+    let naive = "echo \"${evt/summary}\" > /dev/null";
+    let wrapped = format!("\"{}\"", "$(touch PWNED)".replace('"', "\\\""));
+    let evt = serde_json::json!({"summary": wrapped});
+    let command = render(naive, &evt);
+    run_as_zenactiond("dash", &command, t.path());
+    assert!(
+        t.path().join("PWNED").exists(),
+        "the hazard is real: {command}"
+    );
+}
