@@ -3,17 +3,6 @@
 //! `main` only parses arguments and wires the parts; the exit status is decided in one
 //! place (`main`): 0 handled by policy, 1 something must be retried, 2 usage or config.
 
-mod config;
-mod decide;
-mod event;
-mod hook;
-mod log;
-mod script;
-mod state;
-mod sweep;
-mod time;
-mod zenoss;
-
 use clap::{Args, Parser, Subcommand};
 use config::Config;
 use event::Event;
@@ -21,6 +10,7 @@ use std::ffi::OsString;
 use std::io::Write;
 use std::os::unix::ffi::OsStringExt;
 use std::path::PathBuf;
+use zenticket_hook::{config, event, hook, log, state, sweep, time, zenoss};
 
 #[derive(Parser)]
 #[command(
@@ -586,4 +576,44 @@ fn show_state(cli: &Cli, evid: Option<&str>) -> Result<i32, Failure> {
         let _ = writeln!(out, "no rows");
     }
     Ok(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn arg() -> impl Strategy<Value = String> {
+        prop_oneof![
+            Just("--evid".to_string()),
+            Just("--count".to_string()),
+            Just("--event-state".to_string()),
+            Just("--severity".to_string()),
+            Just("--prod-state".to_string()),
+            Just("--last-time".to_string()),
+            Just("--summary".to_string()),
+            Just("--clear".to_string()),
+            Just("None".to_string()),
+            Just("sweep".to_string()),
+            "-?-?[a-z-]{1,12}",
+            "-?[0-9]{1,25}",
+            "\\PC{0,16}",
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+        /// Any argument vector gives a parsed event or a usage error, never a panic.
+        #[test]
+        fn any_arguments_parse_or_fail_cleanly(args in proptest::collection::vec(arg(), 0..10)) {
+            let argv = std::iter::once("zenticket-hook".to_string()).chain(args);
+            if let Ok(cli) = Cli::try_parse_from(argv) {
+                if let Ok(ev) = event_from_args(&cli.event) {
+                    prop_assert!(ev.count.is_none_or(|c| c >= 0));
+                    prop_assert!(ev.event_state.is_none_or(|s| (0..=6).contains(&s)));
+                }
+            }
+        }
+    }
 }

@@ -213,3 +213,31 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn any_text_parses_or_errs(s in "\\PC{0,40}") {
+            let _ = parse(&s);
+        }
+
+        #[test]
+        fn zenoss_format_round_trips(secs in 0i64..4_000_000_000, ms in 0u32..1000) {
+            let t = secs as f64 + f64::from(ms) / 1000.0;
+            let text = zenoss_format(t);
+            let back = parse(&text).expect("own format parses");
+            prop_assert!((back - t).abs() < 0.0011, "{} -> {} -> {}", t, text, back);
+        }
+
+        /// Milliseconds are told from seconds by size: any time after March 1973.
+        #[test]
+        fn epoch_seconds_and_milliseconds_agree(secs in 100_000_000i64..4_000_000_000) {
+            prop_assert_eq!(parse(&secs.to_string()).unwrap(), secs as f64);
+            prop_assert_eq!(parse(&(secs * 1000).to_string()).unwrap(), secs as f64);
+        }
+    }
+}

@@ -478,3 +478,57 @@ mod tests {
         assert_eq!(base64(b"admin:zenoss"), "YWRtaW46emVub3Nz");
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn json_value() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(|n| json!(n)),
+            "\\PC{0,12}".prop_map(Value::String),
+        ];
+        leaf.prop_recursive(4, 32, 6, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..5).prop_map(Value::Array),
+                proptest::collection::btree_map(
+                    prop_oneof![
+                        Just("result".to_string()),
+                        Just("success".to_string()),
+                        Just("type".to_string()),
+                        Just("msg".to_string()),
+                        "[a-z]{1,6}"
+                    ],
+                    inner,
+                    0..5
+                )
+                .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+        #[test]
+        fn any_bytes_decode_to_ok_or_a_named_error(data in proptest::collection::vec(any::<u8>(), 0..300)) {
+            let _ = decode_reply(&data);
+        }
+
+        #[test]
+        fn any_json_decodes_and_only_success_true_is_ok(v in json_value()) {
+            let text = v.to_string();
+            let ok = decode_reply(text.as_bytes()).is_ok();
+            let success = match &v {
+                Value::Array(a) => a.first().and_then(|x| x.get("result")).and_then(|r| r.get("success")) == Some(&Value::Bool(true))
+                    && a.first().and_then(|x| x.get("type")) != Some(&json!("exception")),
+                other => other.get("result").and_then(|r| r.get("success")) == Some(&Value::Bool(true))
+                    && other.get("type") != Some(&json!("exception")),
+            };
+            prop_assert_eq!(ok, success, "{}", text);
+        }
+    }
+}

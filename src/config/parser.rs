@@ -633,3 +633,91 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// (section, [(key, value lines)])
+    type Sections = Vec<(String, Vec<(String, Vec<String>)>)>;
+
+    /// Writes sections back out as ConfigParser text: values of several lines become
+    /// continuation lines.
+    fn write(sections: &Sections) -> String {
+        let mut out = String::new();
+        for (name, keys) in sections {
+            out.push_str(&format!("[{name}]\n"));
+            for (key, lines) in keys {
+                out.push_str(&format!("{key} = {}\n", lines[0]));
+                for l in &lines[1..] {
+                    out.push_str(&format!("\t{l}\n"));
+                }
+            }
+            out.push('\n');
+        }
+        out
+    }
+
+    fn section_name() -> impl Strategy<Value = String> {
+        "[A-Za-z][A-Za-z0-9 _-]{0,10}[A-Za-z0-9]".prop_filter("not DEFAULT", |s| s != "DEFAULT")
+    }
+
+    fn value_line() -> impl Strategy<Value = String> {
+        "[A-Za-z0-9/._|-]([A-Za-z0-9/._| -]{0,20}[A-Za-z0-9/._|-])?"
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+        #[test]
+        fn any_bytes_give_an_error_or_a_config(data in proptest::collection::vec(any::<u8>(), 0..400)) {
+            if let Ok(ini) = RawIni::parse(&data) {
+                for s in &ini.sections {
+                    for key in ini.keys(s) {
+                        let _ = ini.get(s, &key);
+                    }
+                }
+            }
+        }
+
+        #[test]
+        fn config_like_text_never_panics(text in "([\\[\\]a-zA-Z0-9:=;#%() \t\r\n_-]|%\\(|\\)s){0,200}") {
+            if let Ok(ini) = RawIni::parse(text.as_bytes()) {
+                for s in &ini.sections {
+                    for key in ini.keys(s) {
+                        let _ = ini.get(s, &key);
+                    }
+                }
+            }
+        }
+
+        #[test]
+        fn a_written_config_parses_back_the_same(
+            sections in proptest::collection::btree_map(
+                section_name(),
+                proptest::collection::btree_map(
+                    "[a-z][a-z0-9_]{0,10}",
+                    proptest::collection::vec(value_line(), 1..3),
+                    1..5,
+                ),
+                1..4,
+            )
+        ) {
+            let sections: Sections = sections
+                .into_iter()
+                .map(|(n, keys)| (n, keys.into_iter().collect()))
+                .collect();
+            let text = write(&sections);
+            let ini = RawIni::parse(text.as_bytes()).expect("parses");
+            prop_assert_eq!(ini.sections.len(), sections.len());
+            for (name, keys) in &sections {
+                let s = ini.section(name.as_bytes()).expect("section");
+                for (key, lines) in keys {
+                    let (v, _) = ini.get(s, key.as_bytes()).expect("key");
+                    prop_assert_eq!(v.expect("no interpolation error"), lines.join("\n").into_bytes());
+                }
+            }
+        }
+    }
+}
