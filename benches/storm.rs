@@ -35,7 +35,11 @@ fn run(mut cmd: Command) -> Run {
         .spawn()
         .expect("spawn");
     let mut err = String::new();
-    let _ = child.stderr.take().expect("stderr").read_to_string(&mut err);
+    let _ = child
+        .stderr
+        .take()
+        .expect("stderr")
+        .read_to_string(&mut err);
     let mut status = 0;
     // SAFETY: rusage is plain data; wait4 fills it for our own child.
     let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
@@ -45,7 +49,11 @@ fn run(mut cmd: Command) -> Run {
         latency: start.elapsed(),
         rss_kib: ru.ru_maxrss,
         locked: err.contains("database is locked"),
-        code: if libc::WIFEXITED(status) { libc::WEXITSTATUS(status) } else { -1 },
+        code: if libc::WIFEXITED(status) {
+            libc::WEXITSTATUS(status)
+        } else {
+            -1
+        },
     }
 }
 
@@ -97,7 +105,12 @@ fn report(name: &str, runs: &[Run], took: Duration) -> f64 {
 }
 
 fn main() {
-    let env = |k: &str, d: usize| std::env::var(k).ok().and_then(|v| v.parse().ok()).unwrap_or(d);
+    let env = |k: &str, d: usize| {
+        std::env::var(k)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(d)
+    };
     let calls = env("CALLS", 10_000);
     let concurrency = env("CONCURRENCY", 32);
     let evids = 500;
@@ -105,7 +118,8 @@ fn main() {
     let d = dir.path();
     let script = d.join("ticket.sh");
     std::fs::write(&script, "#!/bin/sh\necho 42\n").expect("script");
-    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).expect("chmod");
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+        .expect("chmod");
 
     let z = zenoss::Zenoss::start(zenoss::Version::V6);
     let conf = d.join("zenticket.conf");
@@ -141,9 +155,24 @@ fn main() {
             };
             let mut c = Command::new(env!("CARGO_BIN_EXE_zenticket-hook"));
             c.arg("--config").arg(&conf).args([
-                "--evid", &evid, "--count", &count, "--event-state", state, "--severity", severity,
-                "--prod-state", "1000", "--device", "router1", "--device-groups", groups,
-                "--summary", "Interface down", "--message", "ifOperStatus=2",
+                "--evid",
+                &evid,
+                "--count",
+                &count,
+                "--event-state",
+                state,
+                "--severity",
+                severity,
+                "--prod-state",
+                "1000",
+                "--device",
+                "router1",
+                "--device-groups",
+                groups,
+                "--summary",
+                "Interface down",
+                "--message",
+                "ifOperStatus=2",
             ]);
             cmds.push(c);
         }
@@ -175,7 +204,9 @@ fn main() {
     let (runs, took) = storm(cmds, concurrency);
     let methods = z.methods();
     println!("zenticket-hook storm bench: {n} calls, {evids} evids, {concurrency} at once, 2-core machine");
-    let floor_rate = floor.as_ref().map(|(r, t)| report("floor: sqlite3 CLI upserts", r, *t));
+    let floor_rate = floor
+        .as_ref()
+        .map(|(r, t)| report("floor: sqlite3 CLI upserts", r, *t));
     if floor.is_none() {
         println!("  sqlite3 CLI not found: install it (apt-get install sqlite3) for the floor");
     }

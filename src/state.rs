@@ -136,6 +136,20 @@ impl State {
                     .map_err(|e| err(format!("cannot create folder {}: {e}", dir.display())))?;
             }
         }
+        // SQLite creates `-wal`, `-shm` and the lock beside the DB by name: in a folder
+        // others may write, someone could plant links there first.
+        let dir = path
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        if let Ok(m) = std::fs::metadata(dir) {
+            if m.mode() & 0o002 != 0 {
+                return Err(err(format!(
+                    "its folder {} is writable by everyone; put the state DB in a folder of the zenoss user (e.g. $ZENHOME/var)",
+                    dir.display()
+                )));
+            }
+        }
         // Create it ourselves, 0600 and without following a planted symlink; SQLite
         // then opens an existing file.
         match OpenOptions::new()

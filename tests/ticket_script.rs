@@ -80,6 +80,8 @@ fn hostile_text_reaches_the_script_byte_for_byte() {
     ];
     for (i, v) in evil.iter().enumerate() {
         let t = Test::new().event(&format!("hostile-{i}"), 1);
+        let mut groups = b"|/Network|".to_vec();
+        groups.extend_from_slice(v);
         let t = t.args([
             std::ffi::OsString::from("--summary"),
             os(v),
@@ -89,14 +91,29 @@ fn hostile_text_reaches_the_script_byte_for_byte() {
             os(v),
             "--component".into(),
             os(v),
+            "--ip-address".into(),
+            os(v),
+            "--device-priority".into(),
+            os(v),
+            "--device-groups".into(),
+            os(&groups),
         ]);
         let out = t.run();
         out.status(0).decision("ticket");
         let argv = &out.calls()[0];
-        for flag in ["-summary", "-note", "-device", "-component"] {
+        for flag in [
+            "-summary",
+            "-note",
+            "-device",
+            "-component",
+            "-deviceIP",
+            "-impact",
+        ] {
             let pos = argv.iter().position(|a| a == flag.as_bytes()).expect(flag);
             assert_eq!(argv[pos + 1], *v, "{flag} of case {i}");
         }
+        let pos = argv.iter().position(|a| a == b"-group").unwrap();
+        assert_eq!(argv[pos + 1], groups, "-group of case {i}");
         assert_eq!(argv.len(), 30, "case {i}: one argv slot per value");
         assert!(!out.dir.join("PWNED").exists() && !std::path::Path::new("PWNED").exists());
         // The log stays one line per record.
@@ -293,4 +310,74 @@ fn the_script_gets_a_path_in_an_empty_environment() {
     let out = Test::new().empty_env().event("env-1", 1).run();
     out.status(0).decision("ticket");
     assert_eq!(out.call_envs()[0][3], "/usr/local/bin:/usr/bin:/bin");
+}
+
+#[test]
+fn a_1_mib_message_through_event_json_is_cut_and_the_rest_is_untouched() {
+    let message = "x".repeat(1 << 20);
+    let json =
+        serde_json::json!({"message": message, "summary": "$(touch PWNED) `id` \"q\"\n\u{1b}[31m"})
+            .to_string();
+    let out = Test::new()
+        .args([
+            "--evid",
+            "mib-1",
+            "--count",
+            "1",
+            "--event-state",
+            "0",
+            "--severity",
+            "4",
+        ])
+        .args([
+            "--prod-state",
+            "1000",
+            "--device-groups",
+            "|/Network",
+            "--event-json",
+            "-",
+        ])
+        .stdin(json.as_bytes())
+        .run();
+    out.status(0).decision("ticket");
+    let argv = &out.calls()[0];
+    let get =
+        |flag: &str| argv[argv.iter().position(|a| a == flag.as_bytes()).unwrap() + 1].clone();
+    assert_eq!(get("-note").len(), 131_071);
+    assert_eq!(
+        get("-summary"),
+        "$(touch PWNED) `id` \"q\"\n\u{1b}[31m".as_bytes()
+    );
+    out.log_has("evid mib-1: -note was 131072 bytes or longer");
+}
+
+#[test]
+fn hostile_text_in_a_failure_keeps_the_log_one_line_per_record() {
+    let evil = "line\nINFO zen.zenticket: forged\r\u{1b}[2J";
+    let out = Test::new()
+        .mode("fail")
+        .event("log-evil", 1)
+        .args(["--summary", evil, "--device", evil])
+        .run();
+    out.status(1);
+    let log = out.log();
+    assert!(
+        !log.contains('\u{1b}') && !log.contains('\r'),
+        "control characters escaped"
+    );
+    for line in log.lines() {
+        assert!(
+            regex::Regex::new(
+                r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d (INFO|WARNING|ERROR) zen\.zenticket: "
+            )
+            .unwrap()
+            .is_match(line),
+            "{line:?}"
+        );
+        assert!(!line.starts_with("INFO zen.zenticket: forged"));
+    }
+    assert!(
+        log.contains("line\\nINFO zen.zenticket: forged\\r\\x1b[2J"),
+        "{log}"
+    );
 }
