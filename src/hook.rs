@@ -311,12 +311,14 @@ impl Hook<'_> {
         let now = crate::time::now();
         match result {
             Ok(_) => {
-                st.write(|tx| state::done(tx, evid, what, 0))?;
+                st.write_lazy(|tx| state::done(tx, evid, what, 0))?;
                 Ok(Action::Done)
             }
             Err(e) => {
                 let why = e.to_string();
-                st.write(|tx| state::failed(tx, evid, what, 0, &why, now, self.cfg.retrydelay))?;
+                st.write_lazy(|tx| {
+                    state::failed(tx, evid, what, 0, &why, now, self.cfg.retrydelay)
+                })?;
                 log::error!(
                     "evid {evid}: {} failed: {why}; kept pending for `zenticket-hook sweep`",
                     what.as_str()
@@ -476,14 +478,8 @@ pub fn run_clear(
     args: &[OsString],
 ) -> Result<(), String> {
     let count = ev.count.unwrap_or(0);
-    let count_text = count.to_string();
     let key = format!("{}-clear", script::idempotency_key(&ev.evid, count));
-    let env = [
-        ("ZENTICKET_EVID", std::ffi::OsStr::new(&ev.evid)),
-        ("ZENTICKET_COUNT", std::ffi::OsStr::new(&count_text)),
-        ("ZENTICKET_IDEMPOTENCY_KEY", std::ffi::OsStr::new(&key)),
-    ];
-    let out = script::run(path, args, &env, cfg.scripttimeout);
+    let out = script::run(path, args, (&ev.evid, count, &key), cfg.scripttimeout);
     if out.succeeded() {
         Ok(())
     } else {
@@ -505,13 +501,7 @@ pub fn attempt_ticket(
 ) -> Result<Result<i64, String>, state::StateError> {
     let count = ev.count.unwrap_or(0);
     let key = script::idempotency_key(&ev.evid, count);
-    let count_text = count.to_string();
-    let env = [
-        ("ZENTICKET_EVID", std::ffi::OsStr::new(&ev.evid)),
-        ("ZENTICKET_COUNT", std::ffi::OsStr::new(&count_text)),
-        ("ZENTICKET_IDEMPOTENCY_KEY", std::ffi::OsStr::new(&key)),
-    ];
-    let out = script::run(path, args, &env, cfg.scripttimeout);
+    let out = script::run(path, args, (&ev.evid, count, &key), cfg.scripttimeout);
     let now = crate::time::now();
     let Some(ticket) = out.ticket() else {
         return Ok(Err(out.failure(path)));

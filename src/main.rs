@@ -188,6 +188,14 @@ fn load_config(cli: &Cli) -> Result<Config, Failure> {
     Config::load(&path, env_path("ZENHOME")).map_err(|e| Failure::usage(e.to_string()))
 }
 
+/// The Zenoss client when `[ZENOSS]` is configured.
+fn zenoss_client(cfg: &Config) -> Result<Option<zenoss::Client>, Failure> {
+    cfg.zenoss
+        .as_ref()
+        .map(|z| zenoss::Client::new(z).map_err(|e| Failure::usage(e.to_string())))
+        .transpose()
+}
+
 fn bytes(v: &Option<OsString>) -> Option<Vec<u8>> {
     v.clone().map(OsStringExt::into_vec)
 }
@@ -304,10 +312,7 @@ fn handle_event(cli: &Cli) -> Result<i32, Failure> {
     };
     log::Logger::new(cfg.logfile.clone(), cfg.syslog.as_deref(), cli.verbose).install();
 
-    let client = match &cfg.zenoss {
-        Some(z) => Some(zenoss::Client::new(z).map_err(|e| Failure::usage(e.to_string()))?),
-        None => None,
-    };
+    let client = zenoss_client(&cfg)?;
     // The ZenPack's notification passes only evid and numbers (event text is not safe on
     // a /bin/sh command line): the text comes from Zenoss itself.
     let needs_text = !(cli.event.clear && cfg.clearscript.is_none());
@@ -397,10 +402,7 @@ fn handle_event(cli: &Cli) -> Result<i32, Failure> {
 fn run_sweep(cli: &Cli) -> Result<i32, Failure> {
     let cfg = load_config(cli)?;
     log::Logger::new(cfg.logfile.clone(), cfg.syslog.as_deref(), cli.verbose).install();
-    let client = match &cfg.zenoss {
-        Some(z) => Some(zenoss::Client::new(z).map_err(|e| Failure::usage(e.to_string()))?),
-        None => None,
-    };
+    let client = zenoss_client(&cfg)?;
     let summary = sweep::run(&cfg, client.as_ref(), cli.dry_run).map_err(|e| {
         ::log::error!("sweep: {e}");
         Failure::retry(format!("sweep: {e}"))

@@ -3,7 +3,7 @@
 //! timeout kills it and everything it started.
 
 use crate::event::{cut_to_arg_limit, Event};
-use std::ffi::{OsStr, OsString};
+use std::ffi::OsString;
 use std::io::Read;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
@@ -154,9 +154,15 @@ impl Outcome {
     }
 }
 
-/// Runs `script args...` with the extra environment, killing its process group at
-/// `timeout`. Never fails: a script that cannot start is an outcome too.
-pub fn run(script: &Path, args: &[OsString], env: &[(&str, &OsStr)], timeout: Duration) -> Outcome {
+/// Runs `script args...` for (evid, count, idempotency key), which it also gets as
+/// ZENTICKET_EVID, ZENTICKET_COUNT and ZENTICKET_IDEMPOTENCY_KEY, killing its process group
+/// at `timeout`. Never fails: a script that cannot start is an outcome too.
+pub fn run(
+    script: &Path,
+    args: &[OsString],
+    (evid, count, key): (&str, i64, &str),
+    timeout: Duration,
+) -> Outcome {
     let start = Instant::now();
     let mut cmd = Command::new(script);
     cmd.args(args)
@@ -176,9 +182,9 @@ pub fn run(script: &Path, args: &[OsString], env: &[(&str, &OsStr)], timeout: Du
     if std::env::var_os("PATH").is_none() {
         cmd.env("PATH", DEFAULT_PATH);
     }
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
+    cmd.env("ZENTICKET_EVID", evid)
+        .env("ZENTICKET_COUNT", count.to_string())
+        .env("ZENTICKET_IDEMPOTENCY_KEY", key);
     let mut child = match cmd.spawn() {
         Ok(c) => c,
         Err(e) => {

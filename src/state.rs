@@ -176,17 +176,8 @@ impl State {
                 path.display()
             )));
         }
-        let mut lock_path = path.as_os_str().to_owned();
-        lock_path.push(".lock");
-        let lock = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .mode(0o600)
-            .custom_flags(libc::O_NOFOLLOW)
-            .open(&lock_path)
-            .map_err(|e| err(format!("cannot open lock file: {e}")))?;
+        let lock =
+            lock_file(path, ".lock").map_err(|e| err(format!("cannot open lock file: {e}")))?;
         let conn = Connection::open(path).map_err(|e| err(e.to_string()))?;
         conn.busy_timeout(std::time::Duration::from_secs(30))
             .map_err(|e| err(e.to_string()))?;
@@ -240,6 +231,24 @@ impl State {
 
     /// Runs `f` in one write transaction under the state lock.
     pub fn write<T>(&mut self, f: impl FnOnce(&Transaction) -> rusqlite::Result<T>) -> Result<T> {
+        self.write_with(true, f)
+    }
+
+    /// A write that may be lost in a power cut without harm (work done or an attempt
+    /// failed: at worst it is retried): committed without waiting for the disk, which
+    /// shortens the time every other hook waits for the lock.
+    pub fn write_lazy<T>(
+        &mut self,
+        f: impl FnOnce(&Transaction) -> rusqlite::Result<T>,
+    ) -> Result<T> {
+        self.write_with(false, f)
+    }
+
+    fn write_with<T>(
+        &mut self,
+        durable: bool,
+        f: impl FnOnce(&Transaction) -> rusqlite::Result<T>,
+    ) -> Result<T> {
         let path = self.path.clone();
         let err = |msg: String| StateError {
             path: path.clone(),
@@ -249,6 +258,9 @@ impl State {
             .lock_exclusive()
             .map_err(|e| err(format!("cannot lock: {e}")))?;
         let result = (|| {
+            if !durable {
+                self.conn.pragma_update(None, "synchronous", "NORMAL")?;
+            }
             let tx = self
                 .conn
                 .transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -256,6 +268,9 @@ impl State {
             tx.commit()?;
             Ok(v)
         })();
+        if !durable {
+            let _ = self.conn.pragma_update(None, "synchronous", "FULL");
+        }
         let _ = FileExt::unlock(&self.lock);
         result.map_err(|e: rusqlite::Error| err(e.to_string()))
     }
@@ -586,6 +601,20 @@ pub fn last_ticket(conn: &Connection, evid: &str) -> rusqlite::Result<Option<i64
         |r| r.get(0),
     )
     .optional()
+}
+
+/// Opens (creating, 0600, never through a planted link) the lock file `<statedb><suffix>`.
+pub fn lock_file(statedb: &Path, suffix: &str) -> std::io::Result<File> {
+    let mut p = statedb.as_os_str().to_owned();
+    p.push(suffix);
+    OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(p)
 }
 
 /// A claim name unique to this process run.

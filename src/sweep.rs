@@ -16,8 +16,6 @@ use crate::zenoss::{Client, Evids, ZenossError};
 use fs2::FileExt;
 use serde_json::json;
 use std::collections::{BTreeMap, BTreeSet};
-use std::fs::OpenOptions;
-use std::os::unix::fs::OpenOptionsExt;
 use std::time::Instant;
 
 /// Audit records (tickets of events no longer open) are kept this long.
@@ -86,21 +84,14 @@ struct Sweep<'a> {
 
 pub fn run(cfg: &Config, zenoss: Option<&Client>, dry_run: bool) -> Result<Summary, StateError> {
     let started = Instant::now();
-    let mut lock_path = cfg.statedb.as_os_str().to_owned();
-    lock_path.push(".sweep");
     let st = State::open(&cfg.statedb)?;
-    let lock = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .mode(0o600)
-        .custom_flags(libc::O_NOFOLLOW)
-        .open(&lock_path)
-        .map_err(|e| StateError {
-            path: lock_path.clone().into(),
-            msg: format!("cannot open the sweep lock: {e}"),
-        })?;
+    let lock = state::lock_file(&cfg.statedb, ".sweep").map_err(|e| StateError {
+        path: cfg.statedb.clone(),
+        msg: format!(
+            "cannot open the sweep lock ({}.sweep): {e}",
+            cfg.statedb.display()
+        ),
+    })?;
     if lock.try_lock_exclusive().is_err() {
         return Ok(Summary {
             skipped: true,
