@@ -311,14 +311,12 @@ impl Hook<'_> {
         let now = crate::time::now();
         match result {
             Ok(_) => {
-                st.write_lazy(|tx| state::done(tx, evid, what, 0))?;
+                st.write(|tx| state::done(tx, evid, what, 0))?;
                 Ok(Action::Done)
             }
             Err(e) => {
                 let why = e.to_string();
-                st.write_lazy(|tx| {
-                    state::failed(tx, evid, what, 0, &why, now, self.cfg.retrydelay)
-                })?;
+                st.write(|tx| state::failed(tx, evid, what, 0, &why, now, self.cfg.retrydelay))?;
                 log::error!(
                     "evid {evid}: {} failed: {why}; kept pending for `zenticket-hook sweep`",
                     what.as_str()
@@ -426,7 +424,7 @@ impl Hook<'_> {
         }
         if let Err(why) = run_clear(cfg, path, ev, &args) {
             let encoded = ev.encode();
-            st.write(|tx| {
+            st.write_durable(|tx| {
                 state::add_pending(
                     tx,
                     &ev.evid,
@@ -511,7 +509,7 @@ pub fn attempt_ticket(
         .as_ref()
         .map(|c| (c.id.clone(), c.queue.clone()))
         .unwrap_or_default();
-    st.write(|tx| {
+    st.write_durable(|tx| {
         state::ticket_made(tx, &ev.evid, count, ticket, &id, &queue, now)?;
         if d.ack {
             state::add_pending(
@@ -554,7 +552,7 @@ pub fn record_undecided(
     let mut st = State::open(path)?;
     let encoded = ev.encode();
     let count = ev.count.unwrap_or(0);
-    st.write(|tx| {
+    st.write_durable(|tx| {
         let seen = state::row(tx, &ev.evid)?.map(|r| r.count);
         let (triggers, store) = trigger(count, ev.event_state.unwrap_or(0), seen);
         state::upsert_event(

@@ -231,8 +231,40 @@ pub fn run(
     drop(tx);
     let deadline = start + timeout;
     let mut timed_out = false;
+    // First its output: the pipes close when the script ends, which wakes us at once (a
+    // child it left behind holding them is killed with the group at the deadline).
+    let mut stdout = Vec::new();
+    let mut stderr = Vec::new();
+    let mut open = readers.len();
+    while open > 0 {
+        let wait = deadline.saturating_duration_since(Instant::now());
+        match rx.recv_timeout(wait) {
+            Ok((tag, b)) => {
+                if tag == 1 {
+                    stdout = b;
+                } else {
+                    stderr = b;
+                }
+                open -= 1;
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                timed_out = true;
+                kill_group(pgid);
+                // The pipes close once the group is dead.
+                while let Ok((tag, b)) = rx.recv_timeout(Duration::from_secs(2)) {
+                    if tag == 1 {
+                        stdout = b;
+                    } else {
+                        stderr = b;
+                    }
+                }
+                break;
+            }
+            Err(mpsc::RecvTimeoutError::Disconnected) => break,
+        }
+    }
+    // Then its exit (at once, unless it closed its output and went on running).
     let mut status = None;
-    // Wait for the script itself, polling cheaply: most scripts finish in milliseconds.
     let mut nap = Duration::from_millis(1);
     loop {
         match child.try_wait() {
@@ -252,37 +284,6 @@ pub fn run(
         }
         std::thread::sleep(nap.min(deadline - now));
         nap = (nap * 2).min(Duration::from_millis(20));
-    }
-    // Then for its output: a child it left behind may still hold the pipes.
-    let mut stdout = Vec::new();
-    let mut stderr = Vec::new();
-    let mut open = readers.len();
-    while open > 0 {
-        let wait = deadline.saturating_duration_since(Instant::now());
-        match rx.recv_timeout(wait) {
-            Ok((1, b)) => {
-                stdout = b;
-                open -= 1;
-            }
-            Ok((_, b)) => {
-                stderr = b;
-                open -= 1;
-            }
-            Err(mpsc::RecvTimeoutError::Timeout) => {
-                timed_out = true;
-                kill_group(pgid);
-                // The pipes close once the group is dead.
-                while let Ok((tag, b)) = rx.recv_timeout(Duration::from_secs(2)) {
-                    if tag == 1 {
-                        stdout = b;
-                    } else {
-                        stderr = b;
-                    }
-                }
-                break;
-            }
-            Err(mpsc::RecvTimeoutError::Disconnected) => break,
-        }
     }
     Outcome {
         stdout,

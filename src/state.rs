@@ -222,26 +222,30 @@ impl State {
     }
 
     fn tune(&self) -> Result<()> {
-        // FULL: a claim or a ticket number that was committed survives a power cut, so
-        // no ticket is made twice by a retry after a reboot.
+        // WAL with synchronous NORMAL: a commit survives the process being killed (the
+        // WAL is in the OS's hands) but is not waited onto the disk; the writes whose
+        // loss in a power cut would make a ticket twice use `write_durable`.
         self.conn
-            .pragma_update(None, "synchronous", "FULL")
+            .pragma_update(None, "synchronous", "NORMAL")
             .map_err(|e| self.err(e))
     }
 
-    /// Runs `f` in one write transaction under the state lock.
+    /// Runs `f` in one write transaction under the state lock. Safe against any kill of
+    /// the process; a power cut may lose it (the count, a claim, a retry's bookkeeping:
+    /// at worst an attempt is repeated, with the same idempotency key).
     pub fn write<T>(&mut self, f: impl FnOnce(&Transaction) -> rusqlite::Result<T>) -> Result<T> {
-        self.write_with(true, f)
+        self.write_with(false, f)
     }
 
-    /// A write that may be lost in a power cut without harm (work done or an attempt
-    /// failed: at worst it is retried): committed without waiting for the disk, which
-    /// shortens the time every other hook waits for the lock.
-    pub fn write_lazy<T>(
+    /// A write that must survive a power cut too: a ticket the script made (losing it
+    /// would make the retry a second ticket), or an event recorded for `sweep` when
+    /// nothing else will bring it back. Waits for the disk (and takes every earlier
+    /// commit with it, the WAL being written in order).
+    pub fn write_durable<T>(
         &mut self,
         f: impl FnOnce(&Transaction) -> rusqlite::Result<T>,
     ) -> Result<T> {
-        self.write_with(false, f)
+        self.write_with(true, f)
     }
 
     fn write_with<T>(
@@ -258,8 +262,8 @@ impl State {
             .lock_exclusive()
             .map_err(|e| err(format!("cannot lock: {e}")))?;
         let result = (|| {
-            if !durable {
-                self.conn.pragma_update(None, "synchronous", "NORMAL")?;
+            if durable {
+                self.conn.pragma_update(None, "synchronous", "FULL")?;
             }
             let tx = self
                 .conn
@@ -268,8 +272,8 @@ impl State {
             tx.commit()?;
             Ok(v)
         })();
-        if !durable {
-            let _ = self.conn.pragma_update(None, "synchronous", "FULL");
+        if durable {
+            let _ = self.conn.pragma_update(None, "synchronous", "NORMAL");
         }
         let _ = FileExt::unlock(&self.lock);
         result.map_err(|e: rusqlite::Error| err(e.to_string()))
