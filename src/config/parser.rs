@@ -113,7 +113,13 @@ pub enum InterpError {
     Missing(String),
     Depth,
     Format(String),
+    /// The value grows past MAX_VALUE: `%(a)s%(a)s...` nested ten deep is exponential
+    /// (found by fuzzing; Python 2 would exhaust memory the same way).
+    TooLong,
 }
+
+/// No real value comes near this; an expansion that does is an error, not an OOM.
+pub const MAX_VALUE: usize = 1 << 20;
 
 impl fmt::Display for InterpError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -127,6 +133,11 @@ impl fmt::Display for InterpError {
                 "interpolation is nested more than 10 deep (a key refers to itself?)"
             ),
             InterpError::Format(m) => write!(f, "Python 2 cannot format this value: {m}"),
+            InterpError::TooLong => write!(
+                f,
+                "interpolation expands this value past {} bytes (keys that refer to each other many times over?)",
+                MAX_VALUE
+            ),
         }
     }
 }
@@ -384,6 +395,9 @@ fn py_format(
     let mut i = 0;
     let bad = |m: &str| Err(InterpError::Format(m.to_string()));
     while i < fmt.len() {
+        if out.len() > MAX_VALUE {
+            return Err(InterpError::TooLong);
+        }
         if fmt[i] != b'%' {
             out.push(fmt[i]);
             i += 1;
@@ -593,6 +607,15 @@ mod tests {
     }
 
     #[test]
+    fn exponential_interpolation_is_an_error_not_an_oom() {
+        // Fuzzing found this shape: each round multiplies the value by eight.
+        let t = format!("[S]\nb: {}\n", "%(b)s".repeat(8));
+        assert_eq!(get(&t, "S", "b"), Some(Err(InterpError::TooLong)));
+        let t = format!("[S]\na: {}\nb: {}\n", "x".repeat(100), "%(a)s".repeat(50));
+        assert_eq!(get(&t, "S", "b").unwrap().unwrap().len(), 5000);
+    }
+
+    #[test]
     fn parse_errors() {
         assert!(matches!(
             RawIni::parse(b"a: 1\n[S]\n"),
@@ -665,6 +688,27 @@ mod properties {
 
     fn value_line() -> impl Strategy<Value = String> {
         "[A-Za-z0-9/._|-]([A-Za-z0-9/._| -]{0,20}[A-Za-z0-9/._|-])?"
+    }
+
+    /// Inputs the coverage-guided fuzzer (scripts/fuzz.sh) found: each once ran out of
+    /// memory or time; now each ends in an error.
+    #[test]
+    fn fuzz_regressions_end_in_errors() {
+        for data in [
+            &include_bytes!("../../tests/data/fuzz-regressions/config-oom-interpolation.conf")[..],
+            &include_bytes!("../../tests/data/fuzz-regressions/config-slow-interpolation.conf")[..],
+        ] {
+            let ini = RawIni::parse(data).expect("parses");
+            let mut too_long = 0;
+            for s in &ini.sections {
+                for key in ini.keys(s) {
+                    if let Some((Err(InterpError::TooLong), _)) = ini.get(s, &key) {
+                        too_long += 1;
+                    }
+                }
+            }
+            assert!(too_long > 0);
+        }
     }
 
     proptest! {
