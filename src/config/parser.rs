@@ -502,6 +502,10 @@ fn py_format(
             Some(p) if p < text.len() => &text[..p],
             _ => &text[..],
         };
+        // A width like `%(a)99999999999s` (found by fuzzing) is an error, not a panic.
+        if width > MAX_VALUE {
+            return Err(InterpError::TooLong);
+        }
         let pad = width.saturating_sub(text.len());
         if !left {
             out.extend(std::iter::repeat_n(b' ', pad));
@@ -611,6 +615,9 @@ mod tests {
         // Fuzzing found this shape: each round multiplies the value by eight.
         let t = format!("[S]\nb: {}\n", "%(b)s".repeat(8));
         assert_eq!(get(&t, "S", "b"), Some(Err(InterpError::TooLong)));
+        let t = "[S]\na: x\nb: %(a)99999999999999999999999s\nc: %(a)2000000s\n";
+        assert_eq!(get(t, "S", "b"), Some(Err(InterpError::TooLong)));
+        assert_eq!(get(t, "S", "c"), Some(Err(InterpError::TooLong)));
         let t = format!("[S]\na: {}\nb: {}\n", "x".repeat(100), "%(a)s".repeat(50));
         assert_eq!(get(&t, "S", "b").unwrap().unwrap().len(), 5000);
     }
@@ -697,6 +704,7 @@ mod properties {
         for data in [
             &include_bytes!("../../tests/data/fuzz-regressions/config-oom-interpolation.conf")[..],
             &include_bytes!("../../tests/data/fuzz-regressions/config-slow-interpolation.conf")[..],
+            &include_bytes!("../../tests/data/fuzz-regressions/config-huge-width.conf")[..],
         ] {
             let ini = RawIni::parse(data).expect("parses");
             let mut too_long = 0;
