@@ -390,13 +390,18 @@ fn handle_event(cli: &Cli) -> Result<i32, Failure> {
             ::log::info!("{line}");
         }
     }
+    print(cli.json, &line, report.json());
+    Ok(if report.retry { 1 } else { 0 })
+}
+
+/// The result on stdout: one line, or with --json one object.
+fn print(json: bool, line: &str, value: serde_json::Value) {
     let mut out = std::io::stdout().lock();
-    let _ = if cli.json {
-        writeln!(out, "{}", report.json())
+    let _ = if json {
+        writeln!(out, "{value}")
     } else {
         writeln!(out, "{line}")
     };
-    Ok(if report.retry { 1 } else { 0 })
 }
 
 fn run_sweep(cli: &Cli) -> Result<i32, Failure> {
@@ -411,12 +416,7 @@ fn run_sweep(cli: &Cli) -> Result<i32, Failure> {
     if !cli.dry_run && !summary.skipped {
         ::log::info!("{line}");
     }
-    let mut out = std::io::stdout().lock();
-    let _ = if cli.json {
-        writeln!(out, "{}", summary.json())
-    } else {
-        writeln!(out, "{line}")
-    };
+    print(cli.json, &line, summary.json());
     Ok(0)
 }
 

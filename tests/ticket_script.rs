@@ -131,27 +131,7 @@ fn values_over_the_argument_limit_are_cut_and_logged() {
     // Linux refuses such an argument to the hook too: it comes in through --event-json.
     let big = "é".repeat(100_000); // 200,000 bytes
     let json = serde_json::json!({"message": big}).to_string();
-    let out = Test::new()
-        .args([
-            "--evid",
-            "big-1",
-            "--count",
-            "1",
-            "--event-state",
-            "0",
-            "--severity",
-            "4",
-        ])
-        .args([
-            "--prod-state",
-            "1000",
-            "--device-groups",
-            "|/Network",
-            "--event-json",
-            "-",
-        ])
-        .stdin(json.as_bytes())
-        .run();
+    let out = Test::new().json_event("big-1", &json).run();
     out.status(0).decision("ticket");
     let argv = &out.calls()[0];
     let pos = argv.iter().position(|a| a == b"-note").unwrap();
@@ -166,27 +146,7 @@ fn values_over_the_argument_limit_are_cut_and_logged() {
     // A value just under the limit passes whole.
     let ok = "a".repeat(131_071);
     let json = serde_json::json!({"summary": ok}).to_string();
-    let out = Test::new()
-        .args([
-            "--evid",
-            "big-2",
-            "--count",
-            "1",
-            "--event-state",
-            "0",
-            "--severity",
-            "4",
-        ])
-        .args([
-            "--prod-state",
-            "1000",
-            "--device-groups",
-            "|/Network",
-            "--event-json",
-            "-",
-        ])
-        .stdin(json.as_bytes())
-        .run();
+    let out = Test::new().json_event("big-2", &json).run();
     let argv = &out.calls()[0];
     let pos = argv.iter().position(|a| a == b"-summary").unwrap();
     assert_eq!(argv[pos + 1].len(), 131_071);
@@ -318,27 +278,7 @@ fn a_1_mib_message_through_event_json_is_cut_and_the_rest_is_untouched() {
     let json =
         serde_json::json!({"message": message, "summary": "$(touch PWNED) `id` \"q\"\n\u{1b}[31m"})
             .to_string();
-    let out = Test::new()
-        .args([
-            "--evid",
-            "mib-1",
-            "--count",
-            "1",
-            "--event-state",
-            "0",
-            "--severity",
-            "4",
-        ])
-        .args([
-            "--prod-state",
-            "1000",
-            "--device-groups",
-            "|/Network",
-            "--event-json",
-            "-",
-        ])
-        .stdin(json.as_bytes())
-        .run();
+    let out = Test::new().json_event("mib-1", &json).run();
     out.status(0).decision("ticket");
     let argv = &out.calls()[0];
     let get =

@@ -193,6 +193,30 @@ impl Test {
         ])
     }
 
+    /// A routable New, Error, production event of count 1 whose other fields come from
+    /// `json` through `--event-json -` (how values too long for one argument arrive).
+    pub fn json_event(self, evid: &str, json: &str) -> Test {
+        self.args([
+            "--evid",
+            evid,
+            "--count",
+            "1",
+            "--event-state",
+            "0",
+            "--severity",
+            "4",
+        ])
+        .args([
+            "--prod-state",
+            "1000",
+            "--device-groups",
+            "|/Network",
+            "--event-json",
+            "-",
+        ])
+        .stdin(json.as_bytes())
+    }
+
     pub fn stdin(mut self, data: &[u8]) -> Test {
         self.stdin = Some(data.to_vec());
         self
