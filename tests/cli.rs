@@ -267,3 +267,39 @@ fn version_and_help_exit_0() {
         .status(0)
         .stdout_has("--event-json");
 }
+
+#[test]
+fn a_repeat_writes_nothing_but_keeps_the_row_alive_hourly() {
+    let out = Test::new().event("rep-1", 1).run();
+    out.status(0).decision("ticket");
+    let updated = |o: &Output| o.state()[0]["updated"].as_f64().unwrap();
+    let first = updated(&out);
+    let again = out.again().event("rep-1", 1).run();
+    again.status(0).decision("unchanged");
+    assert_eq!(
+        updated(&again),
+        first,
+        "a repeat is decided from a read alone"
+    );
+    // An hour later the same repeat touches the row, so pruning sees the event alive.
+    sql(
+        out.dir.as_path(),
+        "UPDATE events SET updated = updated - 7200",
+    );
+    let later = out.again().event("rep-1", 1).run();
+    later.status(0).decision("unchanged");
+    assert!(
+        updated(&later) >= first,
+        "touched: {} vs {}",
+        updated(&later),
+        first
+    );
+    // A changed state is written at once.
+    let acked = out
+        .again()
+        .event("rep-1", 1)
+        .args(["--event-state", "1"])
+        .run();
+    acked.status(0).decision("unchanged");
+    assert_eq!(acked.state()[0]["event_state"], 1);
+}
