@@ -139,10 +139,10 @@ impl Sweep<'_> {
             self.sum.retried = due.len() as u64;
             return Ok(());
         }
-        let (tickets_and_clears, settles): (Vec<Due>, Vec<Due>) = due
+        let scripts = due
             .into_iter()
-            .partition(|d| d.what == What::Ticket.as_str() || d.what == What::Clear.as_str());
-        for d in tickets_and_clears {
+            .filter(|d| d.what == What::Ticket.as_str() || d.what == What::Clear.as_str());
+        for d in scripts {
             if !self.claim(&d)? {
                 continue;
             }
@@ -153,19 +153,10 @@ impl Sweep<'_> {
                 self.retry_clear(&d)?;
             }
         }
-        // Acknowledgements (including those owed by tickets just made) and closes, in
-        // batches.
-        let mut settles = settles;
-        // Read again as of now: tickets just made owe acknowledgements created after
-        // this sweep started.
-        let fresh = state::due(self.st.conn(), crate::time::now(), self.stale_before)
+        // Acknowledgements and closes, in batches, read as of now: the tickets just made
+        // owe acknowledgements created after this sweep started.
+        let settles = state::due(self.st.conn(), crate::time::now(), self.stale_before)
             .map_err(|e| self.err(e))?;
-        for d in fresh {
-            let is_settle = d.what == What::Acknowledge.as_str() || d.what == What::Close.as_str();
-            if is_settle && !settles.iter().any(|s| s.evid == d.evid && s.what == d.what) {
-                settles.push(d);
-            }
-        }
         for what in [What::Acknowledge, What::Close] {
             let rows: Vec<Due> = settles
                 .iter()
@@ -211,7 +202,7 @@ impl Sweep<'_> {
         Ok(())
     }
 
-    fn stored_event(&mut self, d: &Due) -> Option<Event> {
+    fn stored_event(&self, d: &Due) -> Option<Event> {
         d.event.as_deref().and_then(|b| Event::decode(b).ok())
     }
 
