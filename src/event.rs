@@ -6,6 +6,9 @@
 //! the daemon's values.
 
 use serde_json::{Map, Value};
+use std::ffi::OsString;
+use std::os::unix::ffi::OsStringExt;
+use std::path::{Path, PathBuf};
 
 /// Linux refuses one argument of this many bytes or more (MAX_ARG_STRLEN).
 pub const MAX_ARG: usize = 128 * 1024;
@@ -340,6 +343,146 @@ impl Event {
         }
         Ok(e)
     }
+}
+
+/// The event's fields on the command line, each named after the Zenoss attribute it
+/// carries (SPEC section 1). Text stays raw bytes; numbers and times are checked by
+/// `to_event`.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct Fields {
+    /// evid (required)
+    #[arg(long)]
+    pub evid: Option<String>,
+    /// count (integer, or None)
+    #[arg(long, allow_hyphen_values = true)]
+    pub count: Option<String>,
+    /// eventState, 0..6 (0 New, 1 Acknowledged, ...)
+    #[arg(long, allow_hyphen_values = true)]
+    pub event_state: Option<String>,
+    /// severity, 0..5
+    #[arg(long, allow_hyphen_values = true)]
+    pub severity: Option<String>,
+    /// prodState (1000 Production, ...)
+    #[arg(long, allow_hyphen_values = true)]
+    pub prod_state: Option<String>,
+    #[arg(long, allow_hyphen_values = true)]
+    pub device: Option<OsString>,
+    #[arg(long, allow_hyphen_values = true)]
+    pub ip_address: Option<OsString>,
+    #[arg(long, allow_hyphen_values = true)]
+    pub component: Option<OsString>,
+    #[arg(long, allow_hyphen_values = true)]
+    pub summary: Option<OsString>,
+    #[arg(long, allow_hyphen_values = true)]
+    pub message: Option<OsString>,
+    #[arg(long, allow_hyphen_values = true)]
+    pub event_class: Option<OsString>,
+    #[arg(long, allow_hyphen_values = true)]
+    pub device_class: Option<OsString>,
+    /// DeviceGroups, pipe separated: |/Network|/Server
+    #[arg(long, allow_hyphen_values = true)]
+    pub device_groups: Option<OsString>,
+    #[arg(long, allow_hyphen_values = true)]
+    pub device_priority: Option<OsString>,
+    /// firstTime: 2009/11/18 16:45:33.000, ISO 8601, or epoch seconds/milliseconds
+    #[arg(long, allow_hyphen_values = true)]
+    pub first_time: Option<String>,
+    #[arg(long, allow_hyphen_values = true)]
+    pub last_time: Option<String>,
+    /// This call is a notification's clear command
+    #[arg(long)]
+    pub clear: bool,
+    /// Read the fields from one JSON object keyed by Zenoss attribute names (- = stdin)
+    #[arg(long, value_name = "PATH")]
+    pub event_json: Option<PathBuf>,
+    /// Fetch the event from Zenoss (`detail`) even when text fields are given; they win
+    #[arg(long)]
+    pub fetch: bool,
+}
+
+fn bytes(v: &Option<OsString>) -> Option<Vec<u8>> {
+    v.clone().map(OsStringExt::into_vec)
+}
+
+impl Fields {
+    /// The event the options describe, `--event-json` filling what they leave out; an
+    /// error is a usage error, in the words of the option at fault.
+    pub fn to_event(&self) -> Result<Event, String> {
+        let int = |name: &str, v: &Option<String>| match v {
+            None => Ok(None),
+            Some(s) => parse_int(name, s),
+        };
+        let time = |name: &str, v: &Option<String>| -> Result<Option<String>, String> {
+            match v {
+                None => Ok(None),
+                Some(s) if s.trim() == "None" || s.trim().is_empty() => Ok(None),
+                Some(s) => {
+                    crate::time::parse(s).map_err(|m| format!("{name}: {m}"))?;
+                    Ok(Some(s.clone()))
+                }
+            }
+        };
+        let count = int("--count", &self.count)?;
+        if count.is_some_and(|c| c < 0) {
+            return Err("--count must be 0 or more".into());
+        }
+        let event_state = int("--event-state", &self.event_state)?;
+        if event_state.is_some_and(|s| !(0..=6).contains(&s)) {
+            return Err("--event-state must be 0..6 (0 New, 1 Acknowledged, 2 Suppressed, 3 Closed, 4 Cleared, 5 Dropped, 6 Aged)".into());
+        }
+        let severity = int("--severity", &self.severity)?;
+        if severity.is_some_and(|s| !(0..=5).contains(&s)) {
+            return Err("--severity must be 0..5 (0 Clear .. 5 Critical)".into());
+        }
+        let mut ev = Event {
+            evid: self.evid.clone().unwrap_or_default(),
+            count,
+            event_state,
+            severity,
+            prod_state: int("--prod-state", &self.prod_state)?,
+            device: bytes(&self.device),
+            ip_address: bytes(&self.ip_address),
+            component: bytes(&self.component),
+            summary: bytes(&self.summary),
+            message: bytes(&self.message),
+            event_class: bytes(&self.event_class),
+            device_class: bytes(&self.device_class),
+            device_groups: bytes(&self.device_groups),
+            device_priority: bytes(&self.device_priority),
+            first_time: time("--first-time", &self.first_time)?,
+            last_time: time("--last-time", &self.last_time)?,
+        };
+        if let Some(p) = &self.event_json {
+            ev.fill_from(read_json(p)?);
+        }
+        if ev.evid.is_empty() {
+            return Err("--evid is required".into());
+        }
+        check_evid(&ev.evid)?;
+        Ok(ev)
+    }
+}
+
+/// Reads `--event-json PATH` (`-` = stdin): one JSON object keyed by Zenoss attribute
+/// names.
+pub fn read_json(path: &Path) -> Result<Event, String> {
+    let data = if path.as_os_str() == "-" {
+        let mut v = Vec::new();
+        std::io::Read::read_to_end(&mut std::io::stdin(), &mut v)
+            .map_err(|e| format!("--event-json -: cannot read stdin: {e}"))?;
+        v
+    } else {
+        std::fs::read(path).map_err(|e| format!("--event-json {}: {e}", path.display()))?
+    };
+    let value: Value = serde_json::from_slice(&data)
+        .map_err(|e| format!("--event-json {}: not JSON: {e}", path.display()))?;
+    let obj = value.as_object().ok_or_else(|| {
+        format!(
+            "--event-json {}: expected one JSON object keyed by Zenoss attribute names",
+            path.display()
+        )
+    })?;
+    Event::from_json(obj).map_err(|m| format!("--event-json {}: {m}", path.display()))
 }
 
 fn as_text(v: &Value) -> Option<String> {

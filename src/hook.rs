@@ -1,17 +1,23 @@
-//! Handling one event, end to end: record it, decide, run the script, record the ticket,
-//! settle with Zenoss. Each step is committed before the next can fail, so that a hook
-//! killed anywhere (zenactiond SIGKILLs at its timeout) leaves work `sweep` can finish.
+//! Handling one event, end to end (SPEC section 3): validate it, fetch its text from
+//! Zenoss when the notification passed only numbers, record it, decide, run the script,
+//! record the ticket, settle with Zenoss. Each step is committed before the next can
+//! fail, so that a hook killed anywhere (zenactiond SIGKILLs a command at its action
+//! timeout, 60 s by default: `zenactiond.py`) leaves work `sweep` can finish.
+//!
+//! Most calls are repeats of an occurrence already handled (Zenoss re-signals an open
+//! event on every change): those are decided from a plain WAL read with no lock or write.
 
 use crate::config::Config;
 use crate::decide::{decide, trigger, Decision, Kind};
-use crate::event::Event;
+use crate::event::{Event, Fields};
+use crate::run::{self, Failure, Global};
 use crate::script;
-use crate::state::{self, State, What};
-use crate::zenoss::{Client, Evids};
-use serde_json::{json, Value};
+use crate::state::{self, EventRow, NewWork, State, StateError, What, WorkKey};
+use crate::work::{self, Attempt, Fetched, Settled};
+use crate::zenoss::Client;
 use std::cell::OnceCell;
 use std::ffi::OsString;
-use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
 
 /// What happened to an acknowledgement or a move to history.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,66 +58,122 @@ pub struct Report {
     pub retry: bool,
 }
 
-impl Report {
-    pub fn line(&self) -> String {
-        let lossy =
-            |v: &Option<Vec<u8>>| String::from_utf8_lossy(v.as_deref().unwrap_or(b"")).into_owned();
-        let mut s = match (self.kind, self.ticket) {
-            (Kind::Ticket, Some(t)) => format!(
-                "ticket {t} for evid {} (customer {}, queue {})",
-                self.evid,
-                lossy(&self.customer),
-                lossy(&self.queue)
-            ),
-            (Kind::Ticket, None) => format!(
-                "ticket due for evid {} (customer {}, queue {})",
-                self.evid,
-                lossy(&self.customer),
-                lossy(&self.queue)
-            ),
-            (kind, _) => format!("{} for evid {}: {}", kind.as_str(), self.evid, self.reason),
-        };
-        match self.ack {
-            Action::Done => s.push_str("; acknowledged"),
-            Action::Pending => s.push_str("; acknowledge pending"),
-            Action::Skipped => s.push_str("; would acknowledge"),
-            Action::NotNeeded => {}
+/// The default mode: one event, from the command line to the report. The report is
+/// logged here; printing it and the exit status are the caller's.
+pub fn run(g: &Global, fields: &Fields) -> Result<Report, Failure> {
+    let mut ev = fields.to_event().map_err(Failure::usage)?;
+    let path = g.config_path()?;
+    let cfg = match Config::load(&path, run::env_zenhome()) {
+        Ok(cfg) => cfg,
+        Err(e) => return Err(record_despite_config(g, &path, &ev, e.to_string())),
+    };
+    g.install_log(&cfg);
+    let client = run::zenoss_client(&cfg)?;
+    fetch_text(g, &cfg, client.as_ref(), fields, &mut ev)?;
+    require_numbers(&ev, fields.clear)?;
+    let hook = Hook {
+        cfg: &cfg,
+        zenoss: client.as_ref(),
+        dry_run: g.dry_run,
+    };
+    let result = if fields.clear {
+        hook.clear(&ev)
+    } else {
+        hook.handle(&ev)
+    };
+    let report = result.map_err(|e| {
+        log::error!("evid {}: {e}", ev.evid);
+        Failure::retry(format!("evid {}: {e}", ev.evid))
+    })?;
+    if !g.dry_run {
+        if report.retry {
+            log::warn!("{}", report.line());
+        } else {
+            log::info!("{}", report.line());
         }
-        match self.close {
-            Action::Done => s.push_str("; moved to history"),
-            Action::Pending => s.push_str("; move to history pending"),
-            Action::Skipped => s.push_str("; would move to history"),
-            Action::NotNeeded => {}
-        }
-        if self.autoclear {
-            s.push_str(" (autoclear)");
-        }
-        if self.dry_run {
-            s.push_str(" [dry run: nothing changed]");
-        }
-        s
     }
+    Ok(report)
+}
 
-    pub fn json(&self) -> Value {
-        let text =
-            |v: &Option<Vec<u8>>| v.as_ref().map(|v| String::from_utf8_lossy(v).into_owned());
-        json!({
-            "evid": self.evid,
-            "decision": self.kind.as_str(),
-            "reason": self.reason,
-            "customer": text(&self.customer),
-            "queue": text(&self.queue),
-            "section": self.section,
-            "ticket": self.ticket,
-            "argv": self.argv.as_ref().map(|a| a.iter()
-                .map(|x| String::from_utf8_lossy(x.as_bytes()).into_owned())
-                .collect::<Vec<_>>()),
-            "ack": self.ack.as_str(),
-            "close": self.close.as_str(),
-            "autoclear": self.autoclear,
-            "dry_run": self.dry_run,
-        })
+/// The config does not read: record the event anyway, so `sweep` can act on it once the
+/// config is fixed, and say where it went.
+fn record_despite_config(g: &Global, path: &Path, ev: &Event, mut msg: String) -> Failure {
+    if g.dry_run || ev.count.is_none() {
+        return Failure::usage(msg);
     }
+    let Some(db) = Config::salvage_statedb(path, run::env_zenhome()) else {
+        return Failure::usage(msg);
+    };
+    let why = format!("config error: {msg}");
+    match work::record_undecided(&db, ev, &why) {
+        Ok(true) => msg.push_str(&format!(
+            "; evid {} recorded in {} as pending for `sweep`",
+            ev.evid,
+            db.display()
+        )),
+        Ok(false) => msg.push_str(&format!("; evid {} recorded in {}", ev.evid, db.display())),
+        Err(se) => msg.push_str(&format!("; evid {} NOT recorded: {se}", ev.evid)),
+    }
+    Failure::usage(msg)
+}
+
+/// The ZenPack's notification passes only evid and numbers (event text is not safe on a
+/// /bin/sh command line: ZENOSS.md section 4): the text comes from Zenoss itself.
+fn fetch_text(
+    g: &Global,
+    cfg: &Config,
+    client: Option<&Client>,
+    fields: &Fields,
+    ev: &mut Event,
+) -> Result<(), Failure> {
+    let needs_text = !(fields.clear && cfg.clearscript.is_none());
+    if !(fields.fetch || (needs_text && !ev.has_text())) {
+        return Ok(());
+    }
+    let Some(z) = client else {
+        if fields.fetch {
+            let file = cfg.file.display();
+            return Err(Failure::usage(format!(
+                "--fetch needs a [ZENOSS] section in {file}"
+            )));
+        }
+        return Ok(());
+    };
+    match work::fetch(z, ev) {
+        Fetched::Filled => Ok(()),
+        Fetched::NotFound(e) => {
+            log::error!("evid {}: {e}", ev.evid);
+            Err(Failure::usage(e.to_string()))
+        }
+        Fetched::Failed(why) => {
+            let mut msg = format!("evid {}: {why}", ev.evid);
+            if !g.dry_run && ev.count.is_some() && ev.event_state.is_some() {
+                match work::record_undecided(&cfg.statedb, ev, &msg) {
+                    Ok(_) => msg.push_str("; recorded for `zenticket-hook sweep`"),
+                    Err(se) => msg.push_str(&format!("; NOT recorded: {se}")),
+                }
+            }
+            log::error!("{msg}");
+            Err(Failure::retry(msg))
+        }
+    }
+}
+
+/// The numbers the rules cannot do without, once every source has had its say.
+fn require_numbers(ev: &Event, clear: bool) -> Result<(), Failure> {
+    if ev.count.is_none() {
+        return Err(Failure::usage(format!(
+            "evid {}: --count is missing (Zenoss renders it as ${{evt/count}})",
+            ev.evid
+        )));
+    }
+    if ev.event_state.is_none() && !clear {
+        return Err(Failure::usage(format!(
+            "evid {}: --event-state is missing (Zenoss renders it as ${{evt/eventState}})",
+            ev.evid
+        )));
+    }
+    Ok(())
 }
 
 /// Everything one hook call needs from outside.
@@ -128,85 +190,13 @@ impl Hook<'_> {
     }
 
     /// Handles one (non-clear) event. `Err` only when the state DB itself fails.
-    pub fn handle(&self, ev: &Event) -> Result<Report, state::StateError> {
-        let cfg = self.cfg;
-        let now = crate::time::now();
-        let mut st = State::open(&cfg.statedb)?;
+    pub fn handle(&self, ev: &Event) -> Result<Report, StateError> {
+        let mut st = State::open(&self.cfg.statedb)?;
         let me = state::claimant();
-        let collector = OnceCell::new();
-        let count = ev.count.unwrap_or(0);
-        let zenoss = cfg.zenoss.is_some();
-
-        // Step 1-4, 6 decided and recorded in one transaction: the count is stored and
-        // the ticket claimed before any script runs.
-        let decided = |seen: Option<i64>| -> Decision {
-            let triggers = trigger(count, ev.event_state.unwrap_or(0), seen).0;
-            let c = if triggers {
-                self.collector(&collector)
-            } else {
-                Vec::new()
-            };
-            decide(ev, cfg, seen, now, &c)
-        };
-        // Most calls are repeats of an occurrence already handled (Zenoss re-signals an
-        // open event on every change): decided from a plain WAL read, they need no lock
-        // and no write. A concurrent writer can only raise the count, so "unchanged"
-        // stays true. The row is still touched hourly so pruning sees the event alive.
-        let before = st.row(&ev.evid)?;
-        let quick = before.as_ref().and_then(|row| {
-            let d = decided(Some(row.count));
-            let fresh = row.updated > now - 3600.0;
-            let same_state = ev.event_state.is_none() || row.event_state == ev.event_state;
-            (d.kind == Kind::Unchanged && !d.close && fresh && same_state).then_some(d)
-        });
-        let d = if let Some(d) = quick {
-            d
-        } else if self.dry_run {
-            decided(before.map(|r| r.count))
-        } else {
-            let encoded = ev.encode();
-            st.write(|tx| {
-                let seen = state::row(tx, &ev.evid)?.map(|r| r.count);
-                let d = decided(seen);
-                let cust = d.customer.as_ref();
-                state::upsert_event(
-                    tx,
-                    &ev.evid,
-                    d.store_count,
-                    ev.event_state,
-                    ev.last_epoch(),
-                    cust.map(|c| c.id.as_slice()),
-                    cust.map(|c| c.queue.as_slice()),
-                    now,
-                )?;
-                if d.kind == Kind::Ticket {
-                    let claim = cfg.ticketscript.as_ref().map(|_| me.as_str());
-                    let note = cfg
-                        .ticketscript
-                        .is_none()
-                        .then_some("no ticketscript in [GENERAL]");
-                    state::add_pending(
-                        tx,
-                        &ev.evid,
-                        What::Ticket,
-                        count,
-                        Some(&encoded),
-                        claim,
-                        note,
-                        now,
-                    )?;
-                }
-                if d.close {
-                    let claim = zenoss.then_some(me.as_str());
-                    state::add_pending(tx, &ev.evid, What::Close, 0, None, claim, None, now)?;
-                }
-                Ok(d)
-            })?
-        };
+        let d = self.decide_and_record(&mut st, ev, &me)?;
         for w in &d.warnings {
             log::warn!("{w}");
         }
-
         let mut report = Report {
             evid: ev.evid.clone(),
             kind: d.kind,
@@ -226,135 +216,155 @@ impl Hook<'_> {
             dry_run: self.dry_run,
             retry: false,
         };
-
-        if let (Kind::Ticket, Some(c)) = (d.kind, d.customer.as_ref()) {
-            let collector = self.collector(&collector);
-            let ctx = script::Context {
-                customer_id: &c.id,
-                queue: &c.queue,
-                collector: &collector,
-                note_title: &cfg.notetitle,
-            };
-            let (args, cut) = script::argv(ev, &ctx);
-            for field in &cut {
-                log::warn!(
-                    "evid {}: {field} was {} bytes or longer, over Linux's limit for one argument; cut to 131071 bytes",
-                    ev.evid,
-                    crate::event::MAX_ARG
-                );
-            }
-            match &cfg.ticketscript {
-                None => {
-                    report.kind = Kind::TicketFailed;
-                    report.reason = format!(
-                        "{}; no ticketscript in [GENERAL]: ticket kept pending",
-                        d.reason
-                    );
-                    report.retry = true;
-                }
-                Some(path) => {
-                    let mut full = vec![path.as_os_str().to_owned()];
-                    full.extend(args.iter().cloned());
-                    report.argv = Some(full);
-                    if self.dry_run {
-                        report.ack = if d.ack {
-                            Action::Skipped
-                        } else {
-                            Action::NotNeeded
-                        };
-                    } else {
-                        self.ticket(&mut st, ev, &d, path, &args, &me, &mut report)?;
-                    }
-                }
-            }
+        if let (Kind::Ticket, Some(_)) = (d.kind, d.customer.as_ref()) {
+            self.ticket(&mut st, ev, &d, &me, &mut report)?;
         }
         if self.dry_run && d.close {
             report.close = Action::Skipped;
         }
-        if let (false, Some(z)) = (self.dry_run, self.zenoss) {
-            if report.ack == Action::Pending {
-                report.ack =
-                    self.settle(&mut st, z, What::Acknowledge, &ev.evid, &mut report.retry)?;
-            }
-            if report.close == Action::Pending {
-                report.close = self.settle(&mut st, z, What::Close, &ev.evid, &mut report.retry)?;
-            }
-        }
-        if !self.dry_run
-            && (report.ack == Action::Pending || report.close == Action::Pending)
-            && !zenoss
-        {
-            log::info!(
-                "evid {}: no [ZENOSS] section in {}: acknowledge/close recorded as pending",
-                ev.evid,
-                cfg.file.display()
-            );
-        }
+        self.settle(&mut st, &ev.evid, &mut report)?;
         Ok(report)
     }
 
-    /// Acknowledges or closes one event in Zenoss; the pending row is removed when it
-    /// worked and released for `sweep` when it did not.
-    fn settle(
+    /// Steps 1 to 4 and 6 decided and recorded in one transaction: the count is stored
+    /// and the ticket claimed before any script runs.
+    fn decide_and_record(
         &self,
         st: &mut State,
-        z: &Client,
-        what: What,
-        evid: &str,
-        retry: &mut bool,
-    ) -> Result<Action, state::StateError> {
-        let evids = Evids::one(evid);
-        let result = match what {
-            What::Acknowledge => z.acknowledge(&evids),
-            _ => z.close(&evids),
-        };
+        ev: &Event,
+        me: &str,
+    ) -> Result<Decision, StateError> {
+        let cfg = self.cfg;
         let now = crate::time::now();
-        match result {
-            Ok(_) => {
-                st.write(|tx| state::done(tx, evid, what, 0))?;
-                Ok(Action::Done)
-            }
-            Err(e) => {
-                let why = e.to_string();
-                st.write(|tx| state::failed(tx, evid, what, 0, &why, now, self.cfg.retrydelay))?;
-                log::error!(
-                    "evid {evid}: {} failed: {why}; kept pending for `zenticket-hook sweep`",
-                    what.as_str()
-                );
-                *retry = true;
-                Ok(Action::Pending)
-            }
+        let collector = OnceCell::new();
+        let count = ev.count.unwrap_or(0);
+        let decided = |seen: Option<i64>| -> Decision {
+            let triggers = trigger(count, ev.event_state.unwrap_or(0), seen).0;
+            let c = if triggers {
+                self.collector(&collector)
+            } else {
+                Vec::new()
+            };
+            decide(ev, cfg, seen, now, &c)
+        };
+        // A repeat of a handled occurrence needs no lock and no write: a concurrent
+        // writer can only raise the count, so "unchanged" stays true. The row is still
+        // touched hourly so pruning sees the event alive.
+        let before = st.row(&ev.evid)?;
+        let quick = before.as_ref().and_then(|row| {
+            let d = decided(Some(row.count));
+            let fresh = row.updated > now - 3600.0;
+            let same_state = ev.event_state.is_none() || row.event_state == ev.event_state;
+            (d.kind == Kind::Unchanged && !d.close && fresh && same_state).then_some(d)
+        });
+        if let Some(d) = quick {
+            return Ok(d);
         }
+        if self.dry_run {
+            return Ok(decided(before.map(|r| r.count)));
+        }
+        let encoded = ev.encode();
+        st.write(|tx| {
+            let seen = state::row(tx, &ev.evid)?.map(|r| r.count);
+            let d = decided(seen);
+            let cust = d.customer.as_ref();
+            let row = EventRow {
+                evid: &ev.evid,
+                count: d.store_count,
+                event_state: ev.event_state,
+                last_time: ev.last_epoch(),
+                customer: cust.map(|c| c.id.as_slice()),
+                queue: cust.map(|c| c.queue.as_slice()),
+            };
+            state::upsert_event(tx, &row, now)?;
+            if d.kind == Kind::Ticket {
+                let owed = NewWork {
+                    key: WorkKey::new(&ev.evid, What::Ticket, count),
+                    event: Some(&encoded),
+                    claimed_by: cfg.ticketscript.as_ref().map(|_| me),
+                    note: cfg
+                        .ticketscript
+                        .is_none()
+                        .then_some("no ticketscript in [GENERAL]"),
+                };
+                state::add_pending(tx, &owed, now)?;
+            }
+            if d.close {
+                let owed = NewWork {
+                    key: WorkKey::new(&ev.evid, What::Close, 0),
+                    event: None,
+                    claimed_by: cfg.zenoss.is_some().then_some(me),
+                    note: None,
+                };
+                state::add_pending(tx, &owed, now)?;
+            }
+            Ok(d)
+        })
     }
 
-    #[allow(clippy::too_many_arguments)]
+    /// Step 4: the ticket script, for a decision that routed to a customer.
     fn ticket(
         &self,
         st: &mut State,
         ev: &Event,
         d: &Decision,
-        path: &std::path::Path,
-        args: &[OsString],
         me: &str,
         report: &mut Report,
-    ) -> Result<(), state::StateError> {
+    ) -> Result<(), StateError> {
+        let Some(c) = d.customer.as_ref() else {
+            return Ok(());
+        };
+        let collector = self.collector(&OnceCell::new());
+        let ctx = script::Context {
+            customer_id: &c.id,
+            queue: &c.queue,
+            collector: &collector,
+            note_title: &self.cfg.notetitle,
+        };
+        let (args, cut) = script::argv(ev, &ctx);
+        for field in &cut {
+            log::warn!(
+                "evid {}: {field} was {} bytes or longer, over Linux's limit for one argument; cut to 131071 bytes",
+                ev.evid,
+                crate::event::MAX_ARG
+            );
+        }
+        let Some(path) = &self.cfg.ticketscript else {
+            report.kind = Kind::TicketFailed;
+            report.reason = format!(
+                "{}; no ticketscript in [GENERAL]: ticket kept pending",
+                d.reason
+            );
+            report.retry = true;
+            return Ok(());
+        };
+        let mut full = vec![path.as_os_str().to_owned()];
+        full.extend(args.iter().cloned());
+        report.argv = Some(full);
+        if self.dry_run {
+            report.ack = if d.ack {
+                Action::Skipped
+            } else {
+                Action::NotNeeded
+            };
+            return Ok(());
+        }
         let claim = self.cfg.zenoss.is_some().then_some(me);
-        match attempt_ticket(self.cfg, st, ev, d, path, args, claim)? {
-            Ok(ticket) => {
+        match work::attempt_ticket(self.cfg, st, ev, d, (path, &args), claim)? {
+            Attempt::Made(ticket) => {
                 report.ticket = Some(ticket);
                 if d.ack {
                     report.ack = Action::Pending;
                 }
             }
-            Err(why) => {
+            Attempt::Failed(why) => {
                 let count = ev.count.unwrap_or(0);
-                let now = crate::time::now();
-                let delay = self.cfg.retrydelay;
-                st.write(|tx| state::failed(tx, &ev.evid, What::Ticket, count, &why, now, delay))?;
+                let key = WorkKey::new(&ev.evid, What::Ticket, count);
+                work::attempt_failed(self.cfg, st, &key, &why)?;
                 log::error!(
                     "evid {}: ticket failed: {why}; kept pending for `zenticket-hook sweep` (argv: {})",
                     ev.evid,
-                    script::show_argv(path, args)
+                    script::show_argv(path, &args)
                 );
                 report.kind = Kind::TicketFailed;
                 report.reason = format!("{}; {why}", d.reason);
@@ -364,30 +374,61 @@ impl Hook<'_> {
         Ok(())
     }
 
+    /// Steps 5 and 6: the acknowledgement and the move to history the decision owes.
+    fn settle(&self, st: &mut State, evid: &str, report: &mut Report) -> Result<(), StateError> {
+        if self.dry_run {
+            return Ok(());
+        }
+        let Some(z) = self.zenoss else {
+            if report.ack == Action::Pending || report.close == Action::Pending {
+                log::info!(
+                    "evid {evid}: no [ZENOSS] section in {}: acknowledge/close recorded as pending",
+                    self.cfg.file.display()
+                );
+            }
+            return Ok(());
+        };
+        for what in [What::Acknowledge, What::Close] {
+            let action = match what {
+                What::Acknowledge => &mut report.ack,
+                _ => &mut report.close,
+            };
+            if *action != Action::Pending {
+                continue;
+            }
+            match work::settle_one(self.cfg, st, z, what, evid)? {
+                Settled::Done => *action = Action::Done,
+                Settled::Owed(why) => {
+                    log::error!(
+                        "evid {evid}: {what} failed: {why}; kept pending for `zenticket-hook sweep`"
+                    );
+                    report.retry = true;
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// A notification's clear command: remember the event cleared, and run the clear
     /// script for its ticket when one is configured.
-    pub fn clear(&self, ev: &Event) -> Result<Report, state::StateError> {
+    pub fn clear(&self, ev: &Event) -> Result<Report, StateError> {
         let cfg = self.cfg;
         let now = crate::time::now();
         let mut st = State::open(&cfg.statedb)?;
         let row = st.row(&ev.evid)?;
-        let ticket = state::last_ticket(st.conn(), &ev.evid).map_err(|e| state::StateError {
-            path: cfg.statedb.clone(),
-            msg: e.to_string(),
-        })?;
+        let ticket = st.read(|c| state::last_ticket(c, &ev.evid))?;
         if !self.dry_run {
             st.write(|tx| {
                 if row.is_none() {
-                    state::upsert_event(
-                        tx,
-                        &ev.evid,
-                        ev.count.unwrap_or(0),
-                        ev.event_state,
-                        ev.last_epoch(),
-                        None,
-                        None,
-                        now,
-                    )?;
+                    let new = EventRow {
+                        evid: &ev.evid,
+                        count: ev.count.unwrap_or(0),
+                        event_state: ev.event_state,
+                        last_time: ev.last_epoch(),
+                        customer: None,
+                        queue: None,
+                    };
+                    state::upsert_event(tx, &new, now)?;
                 }
                 state::mark_cleared(tx, &ev.evid, ev.event_state, now)
             })?;
@@ -415,28 +456,24 @@ impl Hook<'_> {
         let (Some(path), Some(ticket)) = (&cfg.clearscript, ticket) else {
             return Ok(report);
         };
-        let args = clear_args(cfg, ev, ticket, customer.as_deref(), queue.as_deref());
+        let args = work::clear_args(cfg, ev, ticket, customer.as_deref(), queue.as_deref());
         let mut full = vec![path.as_os_str().to_owned()];
         full.extend(args.iter().cloned());
         report.argv = Some(full);
         if self.dry_run {
             return Ok(report);
         }
-        if let Err(why) = run_clear(cfg, path, ev, &args) {
+        if let Err(why) = work::run_clear(cfg, path, ev, &args) {
             let encoded = ev.encode();
-            st.write_durable(|tx| {
-                state::add_pending(
-                    tx,
-                    &ev.evid,
-                    What::Clear,
-                    ticket,
-                    Some(&encoded),
-                    None,
-                    Some(&why),
-                    now,
-                )?;
-                state::failed(tx, &ev.evid, What::Clear, ticket, &why, now, cfg.retrydelay)
-            })?;
+            let key = WorkKey::new(&ev.evid, What::Clear, ticket);
+            let owed = NewWork {
+                key: key.clone(),
+                event: Some(&encoded),
+                claimed_by: None,
+                note: Some(&why),
+            };
+            st.write_durable(|tx| state::add_pending(tx, &owed, now))?;
+            work::attempt_failed(cfg, &mut st, &key, &why)?;
             log::error!(
                 "evid {}: clear script failed: {why}; kept pending for `zenticket-hook sweep`",
                 ev.evid
@@ -446,137 +483,4 @@ impl Hook<'_> {
         }
         Ok(report)
     }
-}
-
-/// The clear script's argv: `-ticket N` and then the ticket script's.
-pub fn clear_args(
-    cfg: &Config,
-    ev: &Event,
-    ticket: i64,
-    customer: Option<&[u8]>,
-    queue: Option<&[u8]>,
-) -> Vec<OsString> {
-    let collector = cfg.collector.clone().unwrap_or_else(script::fqdn);
-    let ctx = script::Context {
-        customer_id: customer.unwrap_or(b""),
-        queue: queue.unwrap_or(b""),
-        collector: &collector,
-        note_title: &cfg.notetitle,
-    };
-    let mut args: Vec<OsString> = vec!["-ticket".into(), ticket.to_string().into()];
-    args.extend(script::argv(ev, &ctx).0);
-    args
-}
-
-/// Runs the clear script; success is exit status 0 (its output is not read).
-pub fn run_clear(
-    cfg: &Config,
-    path: &std::path::Path,
-    ev: &Event,
-    args: &[OsString],
-) -> Result<(), String> {
-    let count = ev.count.unwrap_or(0);
-    let key = format!("{}-clear", script::idempotency_key(&ev.evid, count));
-    let out = script::run(path, args, (&ev.evid, count, &key), cfg.scripttimeout);
-    if out.succeeded() {
-        Ok(())
-    } else {
-        Err(out.failure(path))
-    }
-}
-
-/// Runs the ticket script for (evid, count) and, when it printed a ticket number, records
-/// the ticket and the acknowledgement it calls for (claimed by `ack_claim` when given).
-/// The inner `Err` is why no ticket came of it; recording that is the caller's.
-pub fn attempt_ticket(
-    cfg: &Config,
-    st: &mut State,
-    ev: &Event,
-    d: &Decision,
-    path: &std::path::Path,
-    args: &[OsString],
-    ack_claim: Option<&str>,
-) -> Result<Result<i64, String>, state::StateError> {
-    let count = ev.count.unwrap_or(0);
-    let key = script::idempotency_key(&ev.evid, count);
-    let out = script::run(path, args, (&ev.evid, count, &key), cfg.scripttimeout);
-    let now = crate::time::now();
-    let Some(ticket) = out.ticket() else {
-        return Ok(Err(out.failure(path)));
-    };
-    let (id, queue) = d
-        .customer
-        .as_ref()
-        .map(|c| (c.id.clone(), c.queue.clone()))
-        .unwrap_or_default();
-    st.write_durable(|tx| {
-        state::ticket_made(tx, &ev.evid, count, ticket, &id, &queue, now)?;
-        if d.ack {
-            state::add_pending(
-                tx,
-                &ev.evid,
-                What::Acknowledge,
-                0,
-                None,
-                ack_claim,
-                None,
-                now,
-            )?;
-        }
-        Ok(())
-    })?;
-    if !out.succeeded() {
-        let status = if out.timed_out {
-            "was killed at the timeout".to_string()
-        } else {
-            out.status
-                .map_or("ended oddly".into(), |s| format!("ended with {s}"))
-        };
-        log::warn!(
-            "evid {}: {} printed ticket {ticket} but {status}; the ticket counts (a retry would make a second one)",
-            ev.evid,
-            path.display()
-        );
-    }
-    Ok(Ok(ticket))
-}
-
-/// Records an event whose config could not be read: the trigger rule needs no config, so
-/// the count is kept and a ticket that falls due is left pending for `sweep`.
-pub fn record_undecided(
-    path: &std::path::Path,
-    ev: &Event,
-    why: &str,
-) -> Result<bool, state::StateError> {
-    let now = crate::time::now();
-    let mut st = State::open(path)?;
-    let encoded = ev.encode();
-    let count = ev.count.unwrap_or(0);
-    st.write_durable(|tx| {
-        let seen = state::row(tx, &ev.evid)?.map(|r| r.count);
-        let (triggers, store) = trigger(count, ev.event_state.unwrap_or(0), seen);
-        state::upsert_event(
-            tx,
-            &ev.evid,
-            store,
-            ev.event_state,
-            ev.last_epoch(),
-            None,
-            None,
-            now,
-        )?;
-        if triggers {
-            state::add_pending(
-                tx,
-                &ev.evid,
-                What::Ticket,
-                count,
-                Some(&encoded),
-                None,
-                Some(why),
-                now,
-            )?;
-        }
-        Ok(triggers)
-    })
 }

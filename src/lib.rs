@@ -1,13 +1,23 @@
-//! zenticket-hook as a library: the parts the binary wires together, public so that the
-//! fuzz targets and benches can reach the parsers directly.
+//! zenticket-hook as a library: everything but argument parsing, so that tests, benches
+//! and fuzz targets reach the same code the binary runs.
+//!
+//! The parts, each one concept: `config` (zenticket.conf as Python 2 read it), `event`
+//! (one event, from any source, validated), `decide` (the daemon's rules, pure), `state`
+//! (the SQLite state DB), `script` (running the ticket script), `zenoss` (the JSON API),
+//! `work` (owed work: attempts, retries, claims, give-up), `hook` (one event end to end),
+//! `sweep` (the cron companion), `output` (what is printed), `log` (the daemon's log
+//! format), `time` (Zenoss's time forms), `run` (global options and the exit status).
 
 pub mod config;
 pub mod decide;
 pub mod event;
 pub mod hook;
 pub mod log;
+pub mod output;
+pub mod run;
 pub mod script;
 pub mod state;
 pub mod sweep;
 pub mod time;
+pub mod work;
 pub mod zenoss;

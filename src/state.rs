@@ -8,7 +8,8 @@
 //! sleep and poll; no lock is ever held while a script runs or Zenoss is called.
 
 use fs2::FileExt;
-use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBehavior};
+use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSqlOutput, ValueRef};
+use rusqlite::{params, Connection, OptionalExtension, ToSql, Transaction, TransactionBehavior};
 use std::fmt;
 use std::fs::{File, OpenOptions};
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
@@ -53,10 +54,22 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX pending_next_try ON pending(next_try);",
 ];
 
+/// A state DB failure, naming the DB. Built from a `rusqlite::Error` (or any message)
+/// with `StateError::at(path)`, so no caller assembles one by hand.
 #[derive(Debug)]
 pub struct StateError {
     pub path: PathBuf,
     pub msg: String,
+}
+
+impl StateError {
+    /// Turns any error into one naming `path`: `.map_err(StateError::at(path))`.
+    pub fn at<E: fmt::Display>(path: &Path) -> impl Fn(E) -> StateError + '_ {
+        move |e| StateError {
+            path: path.to_path_buf(),
+            msg: e.to_string(),
+        }
+    }
 }
 
 impl fmt::Display for StateError {
@@ -87,6 +100,76 @@ impl What {
             What::Clear => "clear",
         }
     }
+
+    fn parse(s: &str) -> Option<What> {
+        [What::Ticket, What::Acknowledge, What::Close, What::Clear]
+            .into_iter()
+            .find(|w| w.as_str() == s)
+    }
+
+    /// Work done by running a script (one at a time), as opposed to a Zenoss call
+    /// (batched).
+    pub fn runs_script(self) -> bool {
+        matches!(self, What::Ticket | What::Clear)
+    }
+}
+
+impl fmt::Display for What {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl ToSql for What {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(ToSqlOutput::from(self.as_str()))
+    }
+}
+
+impl FromSql for What {
+    fn column_result(v: ValueRef<'_>) -> FromSqlResult<Self> {
+        let s = v.as_str()?;
+        What::parse(s).ok_or_else(|| FromSqlError::Other(format!("unknown work {s:?}").into()))
+    }
+}
+
+/// One piece of owed work: (evid, what, count) is its key. `count` is the event's count
+/// for a ticket, the ticket number for a clear, and 0 for acknowledge/close.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WorkKey {
+    pub evid: String,
+    pub what: What,
+    pub count: i64,
+}
+
+impl WorkKey {
+    pub fn new(evid: &str, what: What, count: i64) -> WorkKey {
+        WorkKey {
+            evid: evid.to_string(),
+            what,
+            count,
+        }
+    }
+}
+
+/// Owed work to record (`add_pending`).
+pub struct NewWork<'a> {
+    pub key: WorkKey,
+    /// The event as it was, for a script run later (`Event::encode`).
+    pub event: Option<&'a [u8]>,
+    /// Set when this process is doing the work now.
+    pub claimed_by: Option<&'a str>,
+    pub note: Option<&'a str>,
+}
+
+/// What is stored of an evid (`upsert_event`).
+pub struct EventRow<'a> {
+    pub evid: &'a str,
+    pub count: i64,
+    pub event_state: Option<i64>,
+    pub last_time: Option<f64>,
+    pub customer: Option<&'a [u8]>,
+    pub queue: Option<&'a [u8]>,
 }
 
 pub struct State {
@@ -110,7 +193,7 @@ pub struct Row {
 #[derive(Debug, Clone, PartialEq)]
 pub struct PendingRow {
     pub evid: String,
-    pub what: String,
+    pub what: What,
     pub count: i64,
     pub attempts: i64,
     pub last_error: Option<String>,
@@ -191,10 +274,13 @@ impl State {
     }
 
     fn err(&self, e: impl fmt::Display) -> StateError {
-        StateError {
-            path: self.path.clone(),
-            msg: e.to_string(),
-        }
+        StateError::at(&self.path)(e)
+    }
+
+    /// Runs a read (one of this module's query functions) on the DB, its error naming
+    /// the DB: `st.read(|c| state::due(c, now, stale))`.
+    pub fn read<T>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> Result<T> {
+        f(&self.conn).map_err(|e| self.err(e))
     }
 
     fn migrate(&mut self) -> Result<()> {
@@ -327,6 +413,33 @@ impl State {
     }
 }
 
+/// One stored evid with its tickets and owed work, as `state` shows it.
+pub struct Listing {
+    pub row: Row,
+    pub tickets: Vec<i64>,
+    pub pending: Vec<PendingRow>,
+}
+
+/// What the state DB at `path` holds (of one evid, or all), or None when there is no DB
+/// yet: `state` must not create one.
+pub fn list(path: &Path, evid: Option<&str>) -> Result<Option<Vec<Listing>>> {
+    if !path.exists() {
+        return Ok(None);
+    }
+    let st = State::open(path)?;
+    let mut out = Vec::new();
+    for row in st.rows(evid)? {
+        let tickets = st.tickets(&row.evid)?;
+        let pending = st.pending(&row.evid)?;
+        out.push(Listing {
+            row,
+            tickets,
+            pending,
+        });
+    }
+    Ok(Some(out))
+}
+
 fn map_row(r: &rusqlite::Row) -> rusqlite::Result<Row> {
     Ok(Row {
         evid: r.get(0)?,
@@ -362,17 +475,7 @@ pub fn row(conn: &Connection, evid: &str) -> rusqlite::Result<Option<Row>> {
 }
 
 /// Stores what is known of an evid; the count only ever rises.
-#[allow(clippy::too_many_arguments)]
-pub fn upsert_event(
-    tx: &Transaction,
-    evid: &str,
-    count: i64,
-    event_state: Option<i64>,
-    last_time: Option<f64>,
-    customer: Option<&[u8]>,
-    queue: Option<&[u8]>,
-    now: f64,
-) -> rusqlite::Result<()> {
+pub fn upsert_event(tx: &Transaction, e: &EventRow, now: f64) -> rusqlite::Result<()> {
     tx.prepare_cached(
         "INSERT INTO events(evid, count, event_state, customer, queue, last_time, created, updated)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)
@@ -385,12 +488,12 @@ pub fn upsert_event(
             updated = excluded.updated",
     )?
     .execute(params![
-        evid,
-        count,
-        event_state,
-        customer,
-        queue,
-        last_time,
+        e.evid,
+        e.count,
+        e.event_state,
+        e.customer,
+        e.queue,
+        e.last_time,
         now
     ])?;
     Ok(())
@@ -409,18 +512,8 @@ pub fn mark_cleared(
     Ok(())
 }
 
-/// Records owed work. `claimed_by` set means "this process is doing it now".
-#[allow(clippy::too_many_arguments)]
-pub fn add_pending(
-    tx: &Transaction,
-    evid: &str,
-    what: What,
-    count: i64,
-    event: Option<&[u8]>,
-    claimed_by: Option<&str>,
-    last_error: Option<&str>,
-    now: f64,
-) -> rusqlite::Result<()> {
+/// Records owed work; a second record of the same work keeps the first claim.
+pub fn add_pending(tx: &Transaction, w: &NewWork, now: f64) -> rusqlite::Result<()> {
     tx.prepare_cached(
         "INSERT INTO pending(evid, what, count, event, attempts, last_error, next_try, claimed_by, claimed_at, created)
          VALUES (?1, ?2, ?3, ?4, 0, ?5, ?6, ?7, CASE WHEN ?7 IS NULL THEN NULL ELSE ?6 END, ?6)
@@ -430,52 +523,52 @@ pub fn add_pending(
             claimed_at = coalesce(claimed_at, excluded.claimed_at),
             last_error = coalesce(excluded.last_error, last_error)",
     )?
-    .execute(params![evid, what.as_str(), count, event, last_error, now, claimed_by])?;
+    .execute(params![
+        w.key.evid,
+        w.key.what,
+        w.key.count,
+        w.event,
+        w.note,
+        now,
+        w.claimed_by
+    ])?;
     Ok(())
 }
 
-/// The owed work is done: forget it.
-pub fn done(tx: &Transaction, evid: &str, what: What, count: i64) -> rusqlite::Result<()> {
+/// The owed work is done (or given up): forget it.
+pub fn done(tx: &Transaction, k: &WorkKey) -> rusqlite::Result<()> {
     tx.prepare_cached("DELETE FROM pending WHERE evid = ?1 AND what = ?2 AND count = ?3")?
-        .execute(params![evid, what.as_str(), count])?;
+        .execute(params![k.evid, k.what, k.count])?;
     Ok(())
 }
 
-/// An attempt failed: release the claim, count it, and set the next try with exponential
-/// backoff (`delay`, then twice that, ... capped at 1 h).
-#[allow(clippy::too_many_arguments)]
-pub fn failed(
-    tx: &Transaction,
-    evid: &str,
-    what: What,
-    count: i64,
-    error: &str,
-    now: f64,
-    delay: u64,
-) -> rusqlite::Result<()> {
+/// An attempt failed: release the claim, count it, and set the next try (the policy,
+/// `work::next_try`, is the caller's).
+pub fn failed(tx: &Transaction, k: &WorkKey, error: &str, next_try: f64) -> rusqlite::Result<()> {
     tx.prepare_cached(
-        "UPDATE pending SET attempts = attempts + 1, last_error = ?4,
-            next_try = ?5 + min(3600, ?6 * (1 << min(attempts, 12))),
+        "UPDATE pending SET attempts = attempts + 1, last_error = ?4, next_try = ?5,
             claimed_by = NULL, claimed_at = NULL
          WHERE evid = ?1 AND what = ?2 AND count = ?3",
     )?
-    .execute(params![
-        evid,
-        what.as_str(),
-        count,
-        error,
-        now,
-        delay as i64
-    ])?;
+    .execute(params![k.evid, k.what, k.count, error, next_try])?;
     Ok(())
+}
+
+/// The number of attempts recorded for one piece of work (0 when there is none).
+pub fn attempts(conn: &Connection, k: &WorkKey) -> rusqlite::Result<i64> {
+    conn.query_row(
+        "SELECT attempts FROM pending WHERE evid = ?1 AND what = ?2 AND count = ?3",
+        params![k.evid, k.what, k.count],
+        |r| r.get(0),
+    )
+    .optional()
+    .map(Option::unwrap_or_default)
 }
 
 /// Owed work, as `sweep` reads it.
 #[derive(Debug, Clone)]
 pub struct Due {
-    pub evid: String,
-    pub what: String,
-    pub count: i64,
+    pub key: WorkKey,
     pub event: Option<Vec<u8>>,
     pub attempts: i64,
     pub created: f64,
@@ -491,9 +584,11 @@ pub fn due(conn: &Connection, now: f64, stale_before: f64) -> rusqlite::Result<V
     )?;
     let rows = stmt.query_map(params![now, stale_before], |r| {
         Ok(Due {
-            evid: r.get(0)?,
-            what: r.get(1)?,
-            count: r.get(2)?,
+            key: WorkKey {
+                evid: r.get(0)?,
+                what: r.get(1)?,
+                count: r.get(2)?,
+            },
             event: r.get(3)?,
             attempts: r.get(4)?,
             created: r.get(5)?,
@@ -505,7 +600,7 @@ pub fn due(conn: &Connection, now: f64, stale_before: f64) -> rusqlite::Result<V
 /// Takes one piece of work for this process, unless someone else holds a live claim.
 pub fn claim(
     tx: &Transaction,
-    d: &Due,
+    k: &WorkKey,
     me: &str,
     now: f64,
     stale_before: f64,
@@ -516,7 +611,7 @@ pub fn claim(
              WHERE evid = ?1 AND what = ?2 AND count = ?3
                AND (claimed_by IS NULL OR claimed_at < ?6)",
         )?
-        .execute(params![d.evid, d.what, d.count, me, now, stale_before])?;
+        .execute(params![k.evid, k.what, k.count, me, now, stale_before])?;
     Ok(n == 1)
 }
 
@@ -574,26 +669,27 @@ pub fn prune_audit(tx: &Transaction, before: f64) -> rusqlite::Result<usize> {
     )
 }
 
+/// A ticket the script made for (evid, count), with the customer and queue it went to.
+pub struct Made<'a> {
+    pub evid: &'a str,
+    pub count: i64,
+    pub ticket: i64,
+    pub customer: &'a [u8],
+    pub queue: &'a [u8],
+}
+
 /// A ticket exists for (evid, count). Older unclaimed ticket work for the evid is
 /// superseded: this ticket covers the event's newer state.
-pub fn ticket_made(
-    tx: &Transaction,
-    evid: &str,
-    count: i64,
-    ticket: i64,
-    customer: &[u8],
-    queue: &[u8],
-    now: f64,
-) -> rusqlite::Result<()> {
+pub fn ticket_made(tx: &Transaction, m: &Made, now: f64) -> rusqlite::Result<()> {
     tx.prepare_cached(
         "INSERT OR REPLACE INTO tickets(evid, count, ticket, customer, queue, created) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
     )?
-    .execute(params![evid, count, ticket, customer, queue, now])?;
-    done(tx, evid, What::Ticket, count)?;
+    .execute(params![m.evid, m.count, m.ticket, m.customer, m.queue, now])?;
+    done(tx, &WorkKey::new(m.evid, What::Ticket, m.count))?;
     tx.prepare_cached(
         "DELETE FROM pending WHERE evid = ?1 AND what = 'ticket' AND count < ?2 AND claimed_by IS NULL",
     )?
-    .execute(params![evid, count])?;
+    .execute(params![m.evid, m.count])?;
     Ok(())
 }
 

@@ -1,0 +1,242 @@
+//! Everything the tool prints on stdout: the hook's report, the sweep's summary,
+//! `check-config`'s routing table and `state`'s rows, each as one line (or a table) for a
+//! person and as JSON (`--json`) for a program. The shapes are the contract of SPEC
+//! section 4; nothing here decides anything.
+
+use crate::config::{Config, LogTarget};
+use crate::decide::Kind;
+use crate::hook::{Action, Report};
+use crate::state::{Listing, What};
+use crate::sweep::Summary;
+use serde_json::{json, Value};
+use std::io::Write;
+use std::os::unix::ffi::OsStrExt;
+
+/// The result on stdout: one line, or with --json one object.
+pub fn print(json: bool, line: &str, value: &Value) {
+    let mut out = std::io::stdout().lock();
+    let _ = if json {
+        writeln!(out, "{value}")
+    } else {
+        writeln!(out, "{line}")
+    };
+}
+
+fn lossy(v: &[u8]) -> String {
+    String::from_utf8_lossy(v).into_owned()
+}
+
+fn lossy_opt(v: &Option<Vec<u8>>) -> Option<String> {
+    v.as_deref().map(lossy)
+}
+
+impl Report {
+    pub fn line(&self) -> String {
+        let lossy = |v: &Option<Vec<u8>>| lossy_opt(v).unwrap_or_default();
+        let mut s = match (self.kind, self.ticket) {
+            (Kind::Ticket, Some(t)) => format!(
+                "ticket {t} for evid {} (customer {}, queue {})",
+                self.evid,
+                lossy(&self.customer),
+                lossy(&self.queue)
+            ),
+            (Kind::Ticket, None) => format!(
+                "ticket due for evid {} (customer {}, queue {})",
+                self.evid,
+                lossy(&self.customer),
+                lossy(&self.queue)
+            ),
+            (kind, _) => format!("{} for evid {}: {}", kind.as_str(), self.evid, self.reason),
+        };
+        match self.ack {
+            Action::Done => s.push_str("; acknowledged"),
+            Action::Pending => s.push_str("; acknowledge pending"),
+            Action::Skipped => s.push_str("; would acknowledge"),
+            Action::NotNeeded => {}
+        }
+        match self.close {
+            Action::Done => s.push_str("; moved to history"),
+            Action::Pending => s.push_str("; move to history pending"),
+            Action::Skipped => s.push_str("; would move to history"),
+            Action::NotNeeded => {}
+        }
+        if self.autoclear {
+            s.push_str(" (autoclear)");
+        }
+        if self.dry_run {
+            s.push_str(" [dry run: nothing changed]");
+        }
+        s
+    }
+
+    pub fn json(&self) -> Value {
+        json!({
+            "evid": self.evid,
+            "decision": self.kind.as_str(),
+            "reason": self.reason,
+            "customer": lossy_opt(&self.customer),
+            "queue": lossy_opt(&self.queue),
+            "section": self.section,
+            "ticket": self.ticket,
+            "argv": self.argv.as_ref().map(|a| a.iter()
+                .map(|x| String::from_utf8_lossy(x.as_bytes()).into_owned())
+                .collect::<Vec<_>>()),
+            "ack": self.ack.as_str(),
+            "close": self.close.as_str(),
+            "autoclear": self.autoclear,
+            "dry_run": self.dry_run,
+        })
+    }
+}
+
+impl Summary {
+    pub fn line(&self) -> String {
+        if self.skipped {
+            return "sweep: another sweep is running; nothing done".into();
+        }
+        let mut s = format!(
+            "sweep{}: retried {} (succeeded {}, failed {}, given up {}), autocleared {}, pruned {}, took {:.2}s",
+            if self.dry_run { " (dry run: would have)" } else { "" },
+            self.retried,
+            self.succeeded,
+            self.failed,
+            self.given_up,
+            self.autocleared,
+            self.pruned,
+            self.took
+        );
+        for n in &self.notes {
+            s.push_str("; ");
+            s.push_str(n);
+        }
+        s
+    }
+
+    pub fn json(&self) -> serde_json::Value {
+        json!({
+            "retried": self.retried, "succeeded": self.succeeded, "failed": self.failed,
+            "given_up": self.given_up, "autocleared": self.autocleared, "pruned": self.pruned,
+            "took": self.took, "dry_run": self.dry_run, "skipped": self.skipped, "notes": self.notes,
+        })
+    }
+}
+
+/// `check-config`: the settings that matter and the routing table, or with `json` the
+/// customers and warnings.
+pub fn check_config(out: &mut dyn Write, cfg: &Config, json: bool) -> std::io::Result<()> {
+    let path = cfg.file.display();
+    if json {
+        let rows: Vec<_> = cfg
+            .customers
+            .iter()
+            .map(|c| {
+                json!({
+                    "section": c.section, "id": lossy(&c.id), "queue": lossy(&c.queue),
+                    "groups": c.groups.iter().map(|(_, g)| lossy(g)).collect::<Vec<_>>(),
+                })
+            })
+            .collect();
+        let v = json!({"config": path.to_string(), "customers": rows, "warnings": cfg.warnings});
+        return writeln!(out, "{v}");
+    }
+    let or = |v: Option<String>, none: &str| v.unwrap_or_else(|| none.to_string());
+    writeln!(out, "config {path}: OK")?;
+    let script = cfg.ticketscript.as_ref().map(|p| p.display().to_string());
+    writeln!(
+        out,
+        "ticketscript {}",
+        or(script, "(none: tickets stay pending)")
+    )?;
+    let zenhome = cfg.zenhome.as_ref().map(|z| z.display().to_string());
+    writeln!(out, "zenhome      {}", or(zenhome, "(unknown)"))?;
+    writeln!(out, "statedb      {}", cfg.statedb.display())?;
+    let logfile = match &cfg.logfile {
+        LogTarget::Stderr => "-".to_string(),
+        LogTarget::File(p) => p.display().to_string(),
+    };
+    writeln!(out, "logfile      {logfile}")?;
+    let zenoss = cfg.zenoss.as_ref().map(|z| z.url.clone());
+    writeln!(
+        out,
+        "zenoss       {}",
+        or(zenoss, "(none: acknowledge/close stay pending)")
+    )?;
+    writeln!(out, "\nrouting (the last matching section wins):")?;
+    writeln!(out, "{:<20} {:<16} {:<20} groups", "section", "id", "queue")?;
+    for c in &cfg.customers {
+        let groups: Vec<String> = c.groups.iter().map(|(_, g)| lossy(g)).collect();
+        writeln!(
+            out,
+            "{:<20} {:<16} {:<20} {}",
+            c.section,
+            lossy(&c.id),
+            lossy(&c.queue),
+            groups.join(" ")
+        )?;
+    }
+    Ok(())
+}
+
+/// `state`: a line per evid and one per piece of owed work, or with `json` one array.
+pub fn state(out: &mut dyn Write, rows: &[Listing], json: bool) -> std::io::Result<()> {
+    if json {
+        let v: Vec<Value> = rows.iter().map(state_json).collect();
+        return writeln!(out, "{}", Value::Array(v));
+    }
+    if rows.is_empty() {
+        return writeln!(out, "no rows");
+    }
+    for Listing {
+        row: r,
+        tickets,
+        pending,
+    } in rows
+    {
+        writeln!(
+            out,
+            "{} count {} state {} tickets {:?} customer {} queue {} updated {}",
+            r.evid,
+            r.count,
+            r.event_state
+                .map_or("None".into(), |s| crate::event::state_name(s).to_string()),
+            tickets,
+            lossy_opt(&r.customer).unwrap_or_default(),
+            lossy_opt(&r.queue).unwrap_or_default(),
+            crate::time::log_format(r.updated)
+        )?;
+        for p in pending {
+            let count = if p.what == What::Ticket {
+                format!(" (count {})", p.count)
+            } else {
+                String::new()
+            };
+            let last = p
+                .last_error
+                .as_ref()
+                .map_or(String::new(), |e| format!(", last error: {e}"));
+            writeln!(
+                out,
+                "  pending {}{count}: {} attempt(s), next try {}{last}",
+                p.what,
+                p.attempts,
+                crate::time::log_format(p.next_try),
+            )?;
+        }
+    }
+    Ok(())
+}
+
+fn state_json(s: &Listing) -> Value {
+    let r = &s.row;
+    json!({
+        "evid": r.evid, "count": r.count, "event_state": r.event_state,
+        "tickets": s.tickets, "customer": lossy_opt(&r.customer), "queue": lossy_opt(&r.queue),
+        "cleared": r.cleared,
+        "pending": s.pending.iter().map(|p| json!({
+            "what": p.what.as_str(), "count": p.count, "attempts": p.attempts,
+            "last_error": p.last_error, "next_try": p.next_try,
+            "claimed_by": p.claimed_by,
+        })).collect::<Vec<_>>(),
+        "updated": r.updated,
+    })
+}

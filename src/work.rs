@@ -1,0 +1,631 @@
+//! Owed work: everything the tool has promised and not yet done (a ticket, an
+//! acknowledgement, a move to history, a clear script), how one attempt at it is made,
+//! and the policy for trying again. A hook makes the first attempt; `sweep` retries. Both
+//! come here, so the rules live in one place:
+//!
+//! - **Recorded before attempted.** Work is a `pending` row (evid, what, count) written
+//!   before the script runs or Zenoss is called, claimed by the process doing it. A
+//!   process killed mid-attempt (zenactiond SIGKILLs at its action timeout) leaves the row;
+//!   `sweep` takes it over once the claim is stale.
+//! - **One ticket per (evid, count).** The script gets `ZENTICKET_IDEMPOTENCY_KEY`, the
+//!   same for every attempt at one ticket; a positive number it prints is a ticket even if
+//!   it then fails (a retry would make a second one), recorded with a write that waits for
+//!   the disk.
+//! - **Backoff** (`backoff`): `retrydelay` after the first failure, doubling, capped.
+//! - **Give up** (`give_up`): after `retries` attempts or once `retrywindow` has passed
+//!   since the work was first owed.
+//! - **Stale claims** (`stale_after`, `claim_is_stale`): a claim is dead once its holder
+//!   must have been killed: after the script's timeout plus two Zenoss calls plus 30 s.
+//! - **Fetch** (`fetch`): an event recorded without text (the ZenPack's notification
+//!   passes only the evid and numbers) is read from Zenoss with `detail` first.
+//! - **Settle**: acknowledge and close go to Zenoss at most 500 evids a call (`Evids`);
+//!   an empty list would act on every event in Zenoss, so it cannot be built.
+
+use crate::config::Config;
+use crate::decide::{decide_due, Decision, Kind};
+use crate::event::Event;
+use crate::script;
+use crate::state::{self, Due, NewWork, State, StateError, What, WorkKey};
+use crate::zenoss::{Client, Evids, ZenossError};
+use std::ffi::OsString;
+use std::path::Path;
+
+/// The longest wait between two attempts, in seconds.
+pub const MAX_BACKOFF: u64 = 3600;
+
+/// Seconds to wait after a failed attempt, given the attempts that failed before it.
+pub fn backoff(failed_before: i64, base: u64, cap: u64) -> u64 {
+    let doublings = failed_before.clamp(0, 12) as u32;
+    base.saturating_mul(1u64 << doublings).min(cap)
+}
+
+/// Whether work is given up after its `attempts`-th failed attempt, `age` seconds after it
+/// was first owed: out of tries (`retries`) or out of time (`window` seconds).
+pub fn give_up(attempts: i64, age: f64, retries: u32, window: u64) -> bool {
+    attempts >= i64::from(retries) || age >= window as f64
+}
+
+/// How old a claim must be before its holder is taken for dead: a hook is killed by
+/// zenactiond at the latest after the script's timeout and two Zenoss calls.
+pub fn stale_after(cfg: &Config) -> f64 {
+    let zenoss = cfg.zenoss.as_ref().map_or(0.0, |z| z.timeout.as_secs_f64());
+    cfg.scripttimeout.as_secs_f64() + 2.0 * zenoss + 30.0
+}
+
+/// Whether a claim taken at `claimed_at` may be taken over at `now`.
+pub fn claim_is_stale(claimed_at: f64, now: f64, stale_after: f64) -> bool {
+    claimed_at < now - stale_after
+}
+
+/// The outcome of one run of the ticket script.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Attempt {
+    /// It printed this ticket number; the ticket is recorded.
+    Made(i64),
+    /// No ticket came of it, for this reason; recording that is the caller's.
+    Failed(String),
+}
+
+/// Runs the ticket script for (evid, count) and, when it printed a ticket number, records
+/// the ticket and the acknowledgement it calls for (claimed by `ack_claim` when given).
+pub fn attempt_ticket(
+    cfg: &Config,
+    st: &mut State,
+    ev: &Event,
+    d: &Decision,
+    script: (&Path, &[OsString]),
+    ack_claim: Option<&str>,
+) -> Result<Attempt, StateError> {
+    let (path, args) = script;
+    let count = ev.count.unwrap_or(0);
+    let key = script::idempotency_key(&ev.evid, count);
+    let out = script::run(path, args, (&ev.evid, count, &key), cfg.scripttimeout);
+    let now = crate::time::now();
+    let Some(ticket) = out.ticket() else {
+        return Ok(Attempt::Failed(out.failure(path)));
+    };
+    let (id, queue) = d
+        .customer
+        .as_ref()
+        .map(|c| (c.id.clone(), c.queue.clone()))
+        .unwrap_or_default();
+    let made = state::Made {
+        evid: &ev.evid,
+        count,
+        ticket,
+        customer: &id,
+        queue: &queue,
+    };
+    st.write_durable(|tx| {
+        state::ticket_made(tx, &made, now)?;
+        if d.ack {
+            let ack = NewWork {
+                key: WorkKey::new(&ev.evid, What::Acknowledge, 0),
+                event: None,
+                claimed_by: ack_claim,
+                note: None,
+            };
+            state::add_pending(tx, &ack, now)?;
+        }
+        Ok(())
+    })?;
+    if !out.succeeded() {
+        let status = if out.timed_out {
+            "was killed at the timeout".to_string()
+        } else {
+            out.status
+                .map_or("ended oddly".into(), |s| format!("ended with {s}"))
+        };
+        log::warn!(
+            "evid {}: {} printed ticket {ticket} but {status}; the ticket counts (a retry would make a second one)",
+            ev.evid,
+            path.display()
+        );
+    }
+    Ok(Attempt::Made(ticket))
+}
+
+/// An attempt failed and the work stays owed: release the claim and set the next try.
+pub fn attempt_failed(
+    cfg: &Config,
+    st: &mut State,
+    k: &WorkKey,
+    why: &str,
+) -> Result<(), StateError> {
+    let now = crate::time::now();
+    st.write(|tx| {
+        let before = state::attempts(tx, k)?;
+        let next = now + backoff(before, cfg.retrydelay, MAX_BACKOFF) as f64;
+        state::failed(tx, k, why, next)
+    })
+}
+
+/// What became of an acknowledgement or a move to history.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Settled {
+    Done,
+    /// Zenoss did not take it, for this reason; it stays owed.
+    Owed(String),
+}
+
+/// Acknowledges or closes one event in Zenoss; the pending row is removed when it
+/// worked and released for `sweep` when it did not.
+pub fn settle_one(
+    cfg: &Config,
+    st: &mut State,
+    z: &Client,
+    what: What,
+    evid: &str,
+) -> Result<Settled, StateError> {
+    let evids = Evids::one(evid);
+    let key = WorkKey::new(evid, what, 0);
+    match change(z, what, &evids) {
+        Ok(_) => {
+            st.write(|tx| state::done(tx, &key))?;
+            Ok(Settled::Done)
+        }
+        Err(e) => {
+            let why = e.to_string();
+            attempt_failed(cfg, st, &key, &why)?;
+            Ok(Settled::Owed(why))
+        }
+    }
+}
+
+fn change(z: &Client, what: What, evids: &Evids) -> Result<u64, ZenossError> {
+    match what {
+        What::Acknowledge => z.acknowledge(evids),
+        _ => z.close(evids),
+    }
+}
+
+/// The clear script's argv: `-ticket N` and then the ticket script's.
+pub fn clear_args(
+    cfg: &Config,
+    ev: &Event,
+    ticket: i64,
+    customer: Option<&[u8]>,
+    queue: Option<&[u8]>,
+) -> Vec<OsString> {
+    let collector = cfg.collector.clone().unwrap_or_else(script::fqdn);
+    let ctx = script::Context {
+        customer_id: customer.unwrap_or(b""),
+        queue: queue.unwrap_or(b""),
+        collector: &collector,
+        note_title: &cfg.notetitle,
+    };
+    let mut args: Vec<OsString> = vec!["-ticket".into(), ticket.to_string().into()];
+    args.extend(script::argv(ev, &ctx).0);
+    args
+}
+
+/// Runs the clear script; success is exit status 0 (its output is not read).
+pub fn run_clear(cfg: &Config, path: &Path, ev: &Event, args: &[OsString]) -> Result<(), String> {
+    let count = ev.count.unwrap_or(0);
+    let key = format!("{}-clear", script::idempotency_key(&ev.evid, count));
+    let out = script::run(path, args, (&ev.evid, count, &key), cfg.scripttimeout);
+    if out.succeeded() {
+        Ok(())
+    } else {
+        Err(out.failure(path))
+    }
+}
+
+/// What fetching an event's text from Zenoss gave.
+#[derive(Debug)]
+pub enum Fetched {
+    /// The event's missing fields are filled in.
+    Filled,
+    /// Zenoss does not know the evid: nothing will ever come of it.
+    NotFound(ZenossError),
+    /// Zenoss could not be asked, or its answer does not read: try again later.
+    Failed(String),
+}
+
+/// Fills the fields `ev` lacks from Zenoss's `detail` of it (the given fields win: they
+/// describe the occurrence that fired).
+pub fn fetch(z: &Client, ev: &mut Event) -> Fetched {
+    match z.detail(&ev.evid) {
+        Ok(obj) => match Event::from_json(&obj) {
+            Ok(fetched) => {
+                ev.fill_from(fetched);
+                Fetched::Filled
+            }
+            Err(m) => Fetched::Failed(format!("Zenoss's event does not read: {m}")),
+        },
+        Err(e @ ZenossError::NotFound(_)) => Fetched::NotFound(e),
+        Err(e) => Fetched::Failed(format!("cannot fetch the event: {e}")),
+    }
+}
+
+/// Records an event whose config could not be read: the trigger rule needs no config, so
+/// the count is kept and a ticket that falls due is left pending for `sweep`. Returns
+/// whether a ticket fell due.
+pub fn record_undecided(path: &Path, ev: &Event, why: &str) -> Result<bool, StateError> {
+    let now = crate::time::now();
+    let mut st = State::open(path)?;
+    let encoded = ev.encode();
+    let count = ev.count.unwrap_or(0);
+    st.write_durable(|tx| {
+        let seen = state::row(tx, &ev.evid)?.map(|r| r.count);
+        let (triggers, store) = crate::decide::trigger(count, ev.event_state.unwrap_or(0), seen);
+        let row = state::EventRow {
+            evid: &ev.evid,
+            count: store,
+            event_state: ev.event_state,
+            last_time: ev.last_epoch(),
+            customer: None,
+            queue: None,
+        };
+        state::upsert_event(tx, &row, now)?;
+        if triggers {
+            let owed = NewWork {
+                key: WorkKey::new(&ev.evid, What::Ticket, count),
+                event: Some(&encoded),
+                claimed_by: None,
+                note: Some(why),
+            };
+            state::add_pending(tx, &owed, now)?;
+        }
+        Ok(triggers)
+    })
+}
+
+/// What one round of retries did, for the sweep's summary.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Tally {
+    pub retried: u64,
+    pub succeeded: u64,
+    pub failed: u64,
+    pub given_up: u64,
+}
+
+/// Retries owed work: scripts one at a time, then acknowledgements and closes in batches.
+pub struct Retrier<'a> {
+    pub cfg: &'a Config,
+    pub zenoss: Option<&'a Client>,
+    pub st: &'a mut State,
+    /// This process's claim name.
+    pub me: String,
+    pub now: f64,
+    pub tally: Tally,
+}
+
+impl Retrier<'_> {
+    fn stale_before(&self) -> f64 {
+        self.now - stale_after(self.cfg)
+    }
+
+    /// Every piece of work that is due, oldest first. With `dry_run` it only counts them.
+    pub fn run(&mut self, dry_run: bool) -> Result<(), StateError> {
+        let (now, stale) = (self.now, self.stale_before());
+        let due = self.st.read(|c| state::due(c, now, stale))?;
+        if dry_run {
+            self.tally.retried = due.len() as u64;
+            return Ok(());
+        }
+        for d in due.into_iter().filter(|d| d.key.what.runs_script()) {
+            if !self.claim(&d)? {
+                continue;
+            }
+            self.tally.retried += 1;
+            if d.key.what == What::Ticket {
+                self.retry_ticket(&d)?;
+            } else {
+                self.retry_clear(&d)?;
+            }
+        }
+        // Acknowledgements and closes, in batches, read as of now: the tickets just made
+        // owe acknowledgements created after this sweep started.
+        let now = crate::time::now();
+        let settles = self.st.read(|c| state::due(c, now, stale))?;
+        for what in [What::Acknowledge, What::Close] {
+            let rows: Vec<Due> = settles
+                .iter()
+                .filter(|d| d.key.what == what)
+                .cloned()
+                .collect();
+            self.settle(what, rows)?;
+        }
+        Ok(())
+    }
+
+    fn claim(&mut self, d: &Due) -> Result<bool, StateError> {
+        let (me, now, stale) = (self.me.clone(), self.now, self.stale_before());
+        self.st
+            .write(|tx| state::claim(tx, &d.key, &me, now, stale))
+    }
+
+    fn forget(&mut self, k: &WorkKey) -> Result<(), StateError> {
+        self.st.write(|tx| state::done(tx, k))
+    }
+
+    /// A failed attempt: retried later, or given up once out of tries or time.
+    fn fail(&mut self, d: &Due, why: &str) -> Result<(), StateError> {
+        let attempts = d.attempts + 1;
+        let age = self.now - d.created;
+        let k = &d.key;
+        if give_up(attempts, age, self.cfg.retries, self.cfg.retrywindow) {
+            self.forget(k)?;
+            log::error!(
+                "evid {}: giving up on {} after {attempts} attempt(s) over {age:.0}s: {why}",
+                k.evid,
+                k.what
+            );
+            self.tally.given_up += 1;
+        } else {
+            let next = self.now + backoff(d.attempts, self.cfg.retrydelay, MAX_BACKOFF) as f64;
+            self.st.write(|tx| state::failed(tx, k, why, next))?;
+            log::warn!(
+                "evid {}: {} attempt {attempts} failed: {why}",
+                k.evid,
+                k.what
+            );
+            self.tally.failed += 1;
+        }
+        Ok(())
+    }
+
+    fn stored_event(d: &Due) -> Option<Event> {
+        d.event.as_deref().and_then(|b| Event::decode(b).ok())
+    }
+
+    fn retry_ticket(&mut self, d: &Due) -> Result<(), StateError> {
+        let k = &d.key;
+        let covered = self
+            .st
+            .read(|c| state::ticket_covers(c, &k.evid, k.count))?;
+        if covered {
+            self.forget(k)?;
+            log::info!(
+                "evid {}: pending ticket for count {} is covered by a newer ticket",
+                k.evid,
+                k.count
+            );
+            self.tally.succeeded += 1;
+            return Ok(());
+        }
+        let Some(mut ev) = Self::stored_event(d) else {
+            return self.fail(d, "the stored event is missing or damaged");
+        };
+        // Recorded without text (Zenoss was down when the hook ran): fetch it now.
+        if let (false, Some(z)) = (ev.has_text(), self.zenoss) {
+            match fetch(z, &mut ev) {
+                Fetched::Filled => {}
+                Fetched::NotFound(e) => {
+                    self.forget(k)?;
+                    log::error!("evid {}: giving up on ticket: {e}", k.evid);
+                    self.tally.given_up += 1;
+                    return Ok(());
+                }
+                Fetched::Failed(why) => return self.fail(d, &why),
+            }
+        }
+        let collector = self.cfg.collector.clone().unwrap_or_else(script::fqdn);
+        let decision = decide_due(&ev, self.cfg, &collector);
+        for w in &decision.warnings {
+            log::warn!("{w}");
+        }
+        if decision.kind != Kind::Ticket {
+            let now = self.now;
+            let close = decision.kind == Kind::FilteredClosed;
+            self.st.write(|tx| {
+                state::done(tx, k)?;
+                if close {
+                    let owed = NewWork {
+                        key: WorkKey::new(&k.evid, What::Close, 0),
+                        event: None,
+                        claimed_by: None,
+                        note: None,
+                    };
+                    state::add_pending(tx, &owed, now)?;
+                }
+                Ok(())
+            })?;
+            log::info!(
+                "evid {}: pending ticket now {}: {}",
+                k.evid,
+                decision.kind.as_str(),
+                decision.reason
+            );
+            self.tally.succeeded += 1;
+            return Ok(());
+        }
+        let Some(path) = self.cfg.ticketscript.clone() else {
+            return self.fail(d, "no ticketscript in [GENERAL]");
+        };
+        let Some(c) = decision.customer.as_ref() else {
+            return self.fail(d, "no customer section");
+        };
+        let ctx = script::Context {
+            customer_id: &c.id,
+            queue: &c.queue,
+            collector: &collector,
+            note_title: &self.cfg.notetitle,
+        };
+        let (args, _) = script::argv(&ev, &ctx);
+        match attempt_ticket(self.cfg, self.st, &ev, &decision, (&path, &args), None)? {
+            Attempt::Made(ticket) => {
+                log::info!(
+                    "ticket {ticket} for evid {} (customer {}, queue {}) on attempt {}",
+                    k.evid,
+                    String::from_utf8_lossy(&c.id),
+                    String::from_utf8_lossy(&c.queue),
+                    d.attempts + 1
+                );
+                self.tally.succeeded += 1;
+                Ok(())
+            }
+            Attempt::Failed(why) => self.fail(d, &why),
+        }
+    }
+
+    fn retry_clear(&mut self, d: &Due) -> Result<(), StateError> {
+        let k = &d.key;
+        let Some(path) = self.cfg.clearscript.clone() else {
+            return self.forget(k);
+        };
+        let Some(ev) = Self::stored_event(d) else {
+            return self.fail(d, "the stored event is missing or damaged");
+        };
+        let row = self.st.row(&k.evid)?;
+        let customer = row.as_ref().and_then(|r| r.customer.clone());
+        let queue = row.as_ref().and_then(|r| r.queue.clone());
+        let args = clear_args(
+            self.cfg,
+            &ev,
+            k.count,
+            customer.as_deref(),
+            queue.as_deref(),
+        );
+        match run_clear(self.cfg, &path, &ev, &args) {
+            Ok(()) => {
+                self.forget(k)?;
+                log::info!(
+                    "evid {}: clear script ran for ticket {} on a retry",
+                    k.evid,
+                    k.count
+                );
+                self.tally.succeeded += 1;
+                Ok(())
+            }
+            Err(why) => self.fail(d, &why),
+        }
+    }
+
+    /// Acknowledges or closes what is owed, at most 500 evids a call.
+    fn settle(&mut self, what: What, rows: Vec<Due>) -> Result<(), StateError> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let Some(z) = self.zenoss else {
+            // Nothing can deliver them; keep them until the window closes.
+            for d in rows {
+                if self.now - d.created >= self.cfg.retrywindow as f64 {
+                    self.forget(&d.key)?;
+                    log::error!(
+                        "evid {}: giving up on {what}: no [ZENOSS] section to deliver it",
+                        d.key.evid
+                    );
+                    self.tally.given_up += 1;
+                }
+            }
+            return Ok(());
+        };
+        // One transaction for all the claims: a commit per row would cost an fsync each.
+        let (me, now, stale) = (self.me.clone(), self.now, self.stale_before());
+        let claimed: Vec<Due> = self.st.write(|tx| {
+            let mut claimed = Vec::new();
+            for d in rows {
+                if state::claim(tx, &d.key, &me, now, stale)? {
+                    claimed.push(d);
+                }
+            }
+            Ok(claimed)
+        })?;
+        let evids: Vec<String> = claimed.iter().map(|d| d.key.evid.clone()).collect();
+        for batch in Evids::batches(&evids) {
+            let batch_rows: Vec<Due> = claimed
+                .iter()
+                .filter(|d| batch.as_slice().contains(&d.key.evid))
+                .cloned()
+                .collect();
+            self.tally.retried += batch_rows.len() as u64;
+            match change(z, what, &batch) {
+                Ok(_) => {
+                    self.st.write(|tx| {
+                        for d in &batch_rows {
+                            state::done(tx, &d.key)?;
+                        }
+                        Ok(())
+                    })?;
+                    self.tally.succeeded += batch_rows.len() as u64;
+                }
+                Err(e) => {
+                    let why = e.to_string();
+                    for d in &batch_rows {
+                        self.fail(d, &why)?;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_from_the_base_and_stops_at_the_cap() {
+        // (failed before, base, cap) -> seconds
+        let table: &[(i64, u64, u64, u64)] = &[
+            (0, 60, 3600, 60),
+            (1, 60, 3600, 120),
+            (2, 60, 3600, 240),
+            (5, 60, 3600, 1920),
+            (6, 60, 3600, 3600),
+            (40, 60, 3600, 3600),
+            (-1, 60, 3600, 60),
+            (0, 0, 3600, 0),
+            (12, 1, 1 << 20, 4096),
+            (13, 1, 1 << 20, 4096),
+            (12, u64::MAX, 600, 600),
+        ];
+        for &(n, base, cap, want) in table {
+            assert_eq!(backoff(n, base, cap), want, "backoff({n}, {base}, {cap})");
+        }
+    }
+
+    #[test]
+    fn give_up_when_out_of_tries_or_out_of_time() {
+        // (attempts, age, retries, window) -> give up
+        let table: &[(i64, f64, u32, u64, bool)] = &[
+            (1, 0.0, 5, 86400, false),
+            (4, 100.0, 5, 86400, false),
+            (5, 100.0, 5, 86400, true),
+            (6, 100.0, 5, 86400, true),
+            (1, 86399.9, 5, 86400, false),
+            (1, 86400.0, 5, 86400, true),
+            (1, 0.0, 0, 86400, true),
+            (1, 0.0, 1, 86400, true),
+            (1, 0.0, 2, 0, true),
+        ];
+        for &(attempts, age, retries, window, want) in table {
+            assert_eq!(
+                give_up(attempts, age, retries, window),
+                want,
+                "give_up({attempts}, {age}, {retries}, {window})"
+            );
+        }
+    }
+
+    #[test]
+    fn a_claim_is_stale_only_after_its_holder_must_be_dead() {
+        // (claimed_at, now, stale_after) -> stale
+        let table: &[(f64, f64, f64, bool)] = &[
+            (1000.0, 1000.0, 95.0, false),
+            (1000.0, 1095.0, 95.0, false),
+            (1000.0, 1095.1, 95.0, true),
+            (1000.0, 5000.0, 95.0, true),
+            (1000.0, 999.0, 95.0, false),
+        ];
+        for &(at, now, after, want) in table {
+            assert_eq!(claim_is_stale(at, now, after), want, "{at} {now} {after}");
+        }
+    }
+
+    #[test]
+    fn a_claim_outlives_the_script_timeout_and_two_zenoss_calls() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let conf = dir.path().join("z.conf");
+        let text = "[GENERAL]\nstatedb: s.db\nscripttimeout: 45\n[ZENOSS]\nurl: http://127.0.0.1:9\ntimeout: 10\n";
+        std::fs::write(&conf, text).expect("write");
+        let cfg = Config::load(&conf, None).expect("config");
+        assert_eq!(stale_after(&cfg), 45.0 + 20.0 + 30.0);
+        std::fs::write(&conf, "[GENERAL]\nstatedb: s.db\nscripttimeout: 45\n").expect("write");
+        let cfg = Config::load(&conf, None).expect("config");
+        assert_eq!(stale_after(&cfg), 75.0);
+    }
+}
