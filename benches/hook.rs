@@ -6,7 +6,7 @@
 //!
 //! Needs the sqlite3 CLI (`apt-get install sqlite3`); without it that floor is skipped.
 
-#[path = "../tests/common/zenoss.rs"]
+#[path = "../tests/it/common/zenoss.rs"]
 mod zenoss;
 
 use std::path::Path;

@@ -8,7 +8,7 @@
 //!
 //! Targets: at least 500 events/s, p99 under 100 ms, no `database is locked` ever.
 
-#[path = "../tests/common/zenoss.rs"]
+#[path = "../tests/it/common/zenoss.rs"]
 mod zenoss;
 
 use std::collections::VecDeque;

@@ -6,7 +6,7 @@
 //!
 //!     cargo bench --bench sweep          # ROWS=100000 by default
 
-#[path = "../tests/common/zenoss.rs"]
+#[path = "../tests/it/common/zenoss.rs"]
 mod zenoss;
 
 use std::path::Path;

@@ -376,6 +376,212 @@ impl<'a> Reader<'a> {
     }
 }
 
+/// [GENERAL]'s settings, as `Config` carries them.
+struct General {
+    ticketscript: Option<PathBuf>,
+    clearscript: Option<PathBuf>,
+    autocleartime: u64,
+    statedb: PathBuf,
+    logfile: LogTarget,
+    syslog: Option<String>,
+    scripttimeout: Duration,
+    notetitle: Vec<u8>,
+    collector: Option<Vec<u8>>,
+    matchsubgroups: bool,
+    retries: u32,
+    retrywindow: u64,
+    retrydelay: u64,
+}
+
+impl Reader<'_> {
+    /// [GENERAL] (defaults for what is not set; no section is a warning, not an error).
+    fn general(&mut self, zenhome: &Option<PathBuf>, warnings: &mut Vec<String>) -> General {
+        let general = match self.ini.section(b"GENERAL") {
+            Some(g) => g.clone(),
+            None => {
+                warnings.push(format!(
+                    "{}: no [GENERAL] section: no ticket script, every ticket stays pending",
+                    self.file.display()
+                ));
+                RawSection::named(b"GENERAL")
+            }
+        };
+        let g = &general;
+        let ticketscript = self.path(g, "ticketscript");
+        let clearscript = self.path(g, "clearscript");
+        let _ = self.get(g, "cycletime");
+        let autocleartime = self.uint(g, "autocleartime", 0);
+        let statedb = match self.path(g, "statedb") {
+            Some(p) => p,
+            None => match zenhome {
+                Some(z) => z.join("var/zenticket.db"),
+                None => {
+                    self.err(g, "statedb", None,
+                        "is not set and ZENHOME is unknown (set ZENHOME, keep the config in $ZENHOME/etc, or set statedb)".into());
+                    PathBuf::new()
+                }
+            },
+        };
+        let logfile = match self.get(g, "logfile") {
+            Some((v, _)) if v == b"-" => LogTarget::Stderr,
+            Some((v, _)) if !v.is_empty() => LogTarget::File(self.resolve(v)),
+            _ => match zenhome {
+                Some(z) => LogTarget::File(z.join("log/zenticket.log")),
+                None => LogTarget::Stderr,
+            },
+        };
+        let syslog = match self.text(g, "syslog") {
+            None => None,
+            Some((s, line)) => {
+                let s = s.trim().to_ascii_lowercase();
+                match s.as_str() {
+                    "" | "off" | "no" | "false" => None,
+                    "user" | "daemon" | "local0" | "local1" | "local2" | "local3" | "local4"
+                    | "local5" | "local6" | "local7" => Some(s),
+                    _ => {
+                        self.err(g, "syslog", Some(line), format!("{s:?} is not a syslog facility (user, daemon, local0..local7, or off)"));
+                        None
+                    }
+                }
+            }
+        };
+        let scripttimeout = match self.text(g, "scripttimeout") {
+            None => Duration::from_secs(45),
+            Some((s, line)) => match s.trim().parse::<f64>() {
+                Ok(n) if n > 0.0 && n.is_finite() => {
+                    if n >= 60.0 {
+                        warnings.push(format!("{}:{line}: [GENERAL] scripttimeout {n} is not below zenactiond's default action timeout of 60 s: zenactiond may SIGKILL the hook first", self.file.display()));
+                    }
+                    Duration::from_secs_f64(n)
+                }
+                _ => {
+                    self.err(
+                        g,
+                        "scripttimeout",
+                        Some(line),
+                        format!("{s:?} is not a positive number of seconds"),
+                    );
+                    Duration::from_secs(45)
+                }
+            },
+        };
+        let notetitle = self
+            .get(g, "notetitle")
+            .map(|x| x.0)
+            .unwrap_or_else(|| b"System Monitor Error".to_vec());
+        let collector = self
+            .get(g, "collector")
+            .map(|x| x.0)
+            .filter(|c| !c.is_empty());
+        let matchsubgroups = self.boolean(g, "matchsubgroups", false);
+        let retries = self.uint(g, "retries", 5).min(u32::MAX as u64) as u32;
+        let retrywindow = self.uint(g, "retrywindow", 86400);
+        let retrydelay = self.uint(g, "retrydelay", 60);
+        warn_unknown(self.file, g, GENERAL_KEYS, warnings);
+
+        General {
+            ticketscript,
+            clearscript,
+            autocleartime,
+            statedb,
+            logfile,
+            syslog,
+            scripttimeout,
+            notetitle,
+            collector,
+            matchsubgroups,
+            retries,
+            retrywindow,
+            retrydelay,
+        }
+    }
+
+    /// [FILTERS], each key defaulting to the daemon's hard-coded rule.
+    fn filters(&mut self, warnings: &mut Vec<String>) -> Filters {
+        let filters = match self.ini.section(b"FILTERS") {
+            None => Filters::default(),
+            Some(f) => {
+                let d = Filters::default();
+                let filters = Filters {
+                    skipmessage: self.regex(f, "skipmessage", d.skipmessage),
+                    prodstate: self.int_list(f, "prodstate").unwrap_or(d.prodstate),
+                    minseverity: match self.text(f, "minseverity") {
+                        Some((s, _)) if s.trim().is_empty() => None,
+                        Some(_) => self.int(f, "minseverity").or(d.minseverity),
+                        None => d.minseverity,
+                    },
+                    skipsummary: self.regex(f, "skipsummary", d.skipsummary),
+                    skipdeviceclass: self.regex(f, "skipdeviceclass", d.skipdeviceclass),
+                    keepeventclass: self.regex(f, "keepeventclass", d.keepeventclass),
+                    keepsummary: self.regex(f, "keepsummary", d.keepsummary),
+                    keepseverity: self.int_list(f, "keepseverity").unwrap_or(d.keepseverity),
+                };
+                warn_unknown(self.file, f, FILTER_KEYS, warnings);
+                filters
+            }
+        };
+
+        filters
+    }
+
+    /// Every customer section, in file order: `id`, `queue` and `groupN` in N order.
+    fn customers(&mut self) -> Vec<Customer> {
+        let mut customers = Vec::new();
+        for s in self
+            .ini
+            .sections
+            .iter()
+            .filter(|s| is_customer_section(&s.name))
+        {
+            let name = String::from_utf8_lossy(&s.name).into_owned();
+            let required = |key: &str, r: &mut Reader<'_>| match r.get(s, key) {
+                Some((v, _)) => Some(v),
+                None => {
+                    if r.ini.raw(s, key.as_bytes()).is_none() {
+                        r.err(s, key, Some(s.line), "is missing: every customer section needs `id` and `queue` (or name this section GENERAL... if it is not a customer)".to_string());
+                    }
+                    None
+                }
+            };
+            let id = required("id", self);
+            let queue = required("queue", self);
+            let mut keys: Vec<(u64, String)> = self
+                .ini
+                .keys(s)
+                .into_iter()
+                .filter_map(|k| {
+                    let k = String::from_utf8(k).ok()?;
+                    let digits = k.strip_prefix("group")?;
+                    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+                        return None;
+                    }
+                    let n = digits.parse::<u64>().ok()?;
+                    Some((n, k))
+                })
+                .collect();
+            keys.sort();
+            let mut groups = Vec::new();
+            for (_, key) in keys {
+                if let Some((v, _)) = self.get(s, &key) {
+                    // `None` is unset: the daemon let a DeviceGroups part `None` match it.
+                    if v != b"None" {
+                        groups.push((key, v));
+                    }
+                }
+            }
+            if let (Some(id), Some(queue)) = (id, queue) {
+                customers.push(Customer {
+                    section: name,
+                    id,
+                    queue,
+                    groups,
+                });
+            }
+        }
+        customers
+    }
+}
+
 impl Config {
     /// Reads and checks the whole file. Every problem is reported, not just the first.
     pub fn load(file: &Path, env_zenhome: Option<PathBuf>) -> Result<Config, ConfigErrors> {
@@ -415,166 +621,35 @@ impl Config {
             })
             .collect();
 
-        let general = match ini.section(b"GENERAL") {
-            Some(g) => g.clone(),
-            None => {
-                warnings.push(format!(
-                    "{}: no [GENERAL] section: no ticket script, every ticket stays pending",
-                    file.display()
-                ));
-                RawSection::named(b"GENERAL")
-            }
-        };
-        let g = &general;
-        let ticketscript = r.path(g, "ticketscript");
-        let clearscript = r.path(g, "clearscript");
-        let _ = r.get(g, "cycletime");
-        let autocleartime = r.uint(g, "autocleartime", 0);
-        let statedb = match r.path(g, "statedb") {
-            Some(p) => p,
-            None => match &zenhome {
-                Some(z) => z.join("var/zenticket.db"),
-                None => {
-                    r.err(g, "statedb", None,
-                        "is not set and ZENHOME is unknown (set ZENHOME, keep the config in $ZENHOME/etc, or set statedb)".into());
-                    PathBuf::new()
-                }
-            },
-        };
-        let logfile = match r.get(g, "logfile") {
-            Some((v, _)) if v == b"-" => LogTarget::Stderr,
-            Some((v, _)) if !v.is_empty() => LogTarget::File(r.resolve(v)),
-            _ => match &zenhome {
-                Some(z) => LogTarget::File(z.join("log/zenticket.log")),
-                None => LogTarget::Stderr,
-            },
-        };
-        let syslog = match r.text(g, "syslog") {
-            None => None,
-            Some((s, line)) => {
-                let s = s.trim().to_ascii_lowercase();
-                match s.as_str() {
-                    "" | "off" | "no" | "false" => None,
-                    "user" | "daemon" | "local0" | "local1" | "local2" | "local3" | "local4"
-                    | "local5" | "local6" | "local7" => Some(s),
-                    _ => {
-                        r.err(g, "syslog", Some(line), format!("{s:?} is not a syslog facility (user, daemon, local0..local7, or off)"));
-                        None
-                    }
-                }
-            }
-        };
-        let scripttimeout = match r.text(g, "scripttimeout") {
-            None => Duration::from_secs(45),
-            Some((s, line)) => match s.trim().parse::<f64>() {
-                Ok(n) if n > 0.0 && n.is_finite() => {
-                    if n >= 60.0 {
-                        warnings.push(format!("{}:{line}: [GENERAL] scripttimeout {n} is not below zenactiond's default action timeout of 60 s: zenactiond may SIGKILL the hook first", file.display()));
-                    }
-                    Duration::from_secs_f64(n)
-                }
-                _ => {
-                    r.err(
-                        g,
-                        "scripttimeout",
-                        Some(line),
-                        format!("{s:?} is not a positive number of seconds"),
-                    );
-                    Duration::from_secs(45)
-                }
-            },
-        };
-        let notetitle = r
-            .get(g, "notetitle")
-            .map(|x| x.0)
-            .unwrap_or_else(|| b"System Monitor Error".to_vec());
-        let collector = r.get(g, "collector").map(|x| x.0).filter(|c| !c.is_empty());
-        let matchsubgroups = r.boolean(g, "matchsubgroups", false);
-        let retries = r.uint(g, "retries", 5).min(u32::MAX as u64) as u32;
-        let retrywindow = r.uint(g, "retrywindow", 86400);
-        let retrydelay = r.uint(g, "retrydelay", 60);
-        warn_unknown(file, g, GENERAL_KEYS, &mut warnings);
-
-        let filters = match ini.section(b"FILTERS") {
-            None => Filters::default(),
-            Some(f) => {
-                let d = Filters::default();
-                let filters = Filters {
-                    skipmessage: r.regex(f, "skipmessage", d.skipmessage),
-                    prodstate: r.int_list(f, "prodstate").unwrap_or(d.prodstate),
-                    minseverity: match r.text(f, "minseverity") {
-                        Some((s, _)) if s.trim().is_empty() => None,
-                        Some(_) => r.int(f, "minseverity").or(d.minseverity),
-                        None => d.minseverity,
-                    },
-                    skipsummary: r.regex(f, "skipsummary", d.skipsummary),
-                    skipdeviceclass: r.regex(f, "skipdeviceclass", d.skipdeviceclass),
-                    keepeventclass: r.regex(f, "keepeventclass", d.keepeventclass),
-                    keepsummary: r.regex(f, "keepsummary", d.keepsummary),
-                    keepseverity: r.int_list(f, "keepseverity").unwrap_or(d.keepseverity),
-                };
-                warn_unknown(file, f, FILTER_KEYS, &mut warnings);
-                filters
-            }
-        };
-
+        let general = r.general(&zenhome, &mut warnings);
+        let filters = r.filters(&mut warnings);
         let zenoss = ini.section(b"ZENOSS").and_then(|z| {
             let zc = read_zenoss(&mut r, z);
             warn_unknown(file, z, ZENOSS_KEYS, &mut warnings);
             zc
         });
 
-        let mut customers = Vec::new();
-        for s in ini.sections.iter().filter(|s| is_customer_section(&s.name)) {
-            let name = String::from_utf8_lossy(&s.name).into_owned();
-            let required = |key: &str, r: &mut Reader| match r.get(s, key) {
-                Some((v, _)) => Some(v),
-                None => {
-                    if r.ini.raw(s, key.as_bytes()).is_none() {
-                        r.err(s, key, Some(s.line), "is missing: every customer section needs `id` and `queue` (or name this section GENERAL... if it is not a customer)".to_string());
-                    }
-                    None
-                }
-            };
-            let id = required("id", &mut r);
-            let queue = required("queue", &mut r);
-            let mut keys: Vec<(u64, String)> = ini
-                .keys(s)
-                .into_iter()
-                .filter_map(|k| {
-                    let k = String::from_utf8(k).ok()?;
-                    let digits = k.strip_prefix("group")?;
-                    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
-                        return None;
-                    }
-                    let n = digits.parse::<u64>().ok()?;
-                    Some((n, k))
-                })
-                .collect();
-            keys.sort();
-            let mut groups = Vec::new();
-            for (_, key) in keys {
-                if let Some((v, _)) = r.get(s, &key) {
-                    // `None` is unset: the daemon let a DeviceGroups part `None` match it.
-                    if v != b"None" {
-                        groups.push((key, v));
-                    }
-                }
-            }
-            if let (Some(id), Some(queue)) = (id, queue) {
-                customers.push(Customer {
-                    section: name,
-                    id,
-                    queue,
-                    groups,
-                });
-            }
-        }
+        let customers = r.customers();
         warn_overlaps(&customers, &mut warnings);
 
         if !r.errors.is_empty() {
             return Err(ConfigErrors(r.errors));
         }
+        let General {
+            ticketscript,
+            clearscript,
+            autocleartime,
+            statedb,
+            logfile,
+            syslog,
+            scripttimeout,
+            notetitle,
+            collector,
+            matchsubgroups,
+            retries,
+            retrywindow,
+            retrydelay,
+        } = general;
         Ok(Config {
             file: file.to_path_buf(),
             zenhome,

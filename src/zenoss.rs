@@ -305,21 +305,40 @@ fn snippet(r: ureq::Response) -> String {
     clip(&text)
 }
 
+/// Tells a timeout and a TLS failure from a refused or broken connection by the error's
+/// kind and its sources (an `io::Error` of kind TimedOut/WouldBlock, a `rustls::Error`),
+/// never by its wording.
 fn transport(t: ureq::Transport) -> ZenossError {
+    use std::error::Error;
     let msg = t.to_string();
-    let lower = msg.to_ascii_lowercase();
-    if lower.contains("timed out") || lower.contains("timeout") || lower.contains("would block") {
-        ZenossError::Timeout(msg)
-    } else if lower.contains("certificate")
-        || lower.contains("tls")
-        || lower.contains("handshake")
-        || lower.contains("corrupt message")
-        || lower.contains("invalidcontenttype")
-    {
-        ZenossError::Tls(msg)
-    } else {
-        ZenossError::Connect(msg)
+    // ureq names the failed step in `message()`, a fixed string of its own: a handshake
+    // that fails before rustls has an error to give is "tls connection init failed".
+    let tls_step = t.message().is_some_and(|m| m.starts_with("tls"));
+    if t.kind() == ureq::ErrorKind::ConnectionFailed && tls_step {
+        return ZenossError::Tls(msg);
     }
+    let mut source: Option<&(dyn Error + 'static)> = t.source();
+    while let Some(e) = source {
+        if e.downcast_ref::<rustls::Error>().is_some() {
+            return ZenossError::Tls(msg);
+        }
+        if let Some(io) = e.downcast_ref::<std::io::Error>() {
+            if matches!(
+                io.kind(),
+                std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock
+            ) {
+                return ZenossError::Timeout(msg);
+            }
+            if io
+                .get_ref()
+                .is_some_and(|inner| inner.downcast_ref::<rustls::Error>().is_some())
+            {
+                return ZenossError::Tls(msg);
+            }
+        }
+        source = e.source();
+    }
+    ZenossError::Connect(msg)
 }
 
 fn tls_config(cfg: &ZenossConfig) -> Result<rustls::ClientConfig, ZenossError> {

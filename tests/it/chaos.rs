@@ -3,9 +3,8 @@
 //! Zenoss answers 503 for a while; then `sweep` runs until nothing is pending. What must
 //! hold is checked from the script's own log, the Zenoss test server's record and the
 //! state DB. The seed is printed; CHAOS_SEED=N reruns one storm.
-mod common;
-use common::zenoss::{Fault, Version, ZEvent, Zenoss};
-use common::*;
+use crate::common::zenoss::{Fault, Version, ZEvent, Zenoss};
+use crate::common::*;
 use std::collections::{BTreeMap, BTreeSet};
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};

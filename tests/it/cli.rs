@@ -1,44 +1,44 @@
 //! The command line: options, usage errors (exit 2, one line), None, --event-json,
 //! --dry-run, --json, the empty environment Zenoss 4.2 gives, check-config and state.
-mod common;
-use common::*;
+use crate::common::*;
 
 #[test]
 fn usage_errors_exit_2_with_one_line() {
-    for (args, words) in [
+    for (args, line) in [
         (vec!["--count", "1"], "--evid is required"),
         (
             vec!["--evid", "e", "--count", "x"],
-            "--count \"x\" is not a whole number",
+            "--count \"x\" is not a whole number (or None)",
         ),
         (
             vec!["--evid", "e", "--count", "1", "--bogus"],
-            "unexpected argument '--bogus'",
+            "unexpected argument '--bogus' found (see --help)",
         ),
         (
             vec!["--evid", "e", "--count", "1", "--event-state", "9"],
-            "--event-state must be 0..6",
+            "--event-state must be 0..6 (0 New, 1 Acknowledged, 2 Suppressed, 3 Closed, 4 Cleared, 5 Dropped, 6 Aged)",
         ),
         (
             vec!["--evid", "e", "--count", "1"],
-            "--event-state is missing",
+            "evid e: --event-state is missing (Zenoss renders it as ${evt/eventState})",
         ),
         (
             vec!["--evid", "e", "--event-state", "0"],
-            "--count is missing",
+            "evid e: --count is missing (Zenoss renders it as ${evt/count})",
         ),
         (
             vec!["--evid", "a\u{7}b", "--count", "1"],
-            "control character",
+            "--evid \"a\\u{7}b\" contains a control character",
         ),
         (
             vec!["--evid", "e", "--count", "1", "--last-time", "soon"],
-            "--last-time: \"soon\" is not a time",
+            "--last-time: \"soon\" is not a time (expected `2009/11/18 16:45:33.000`, ISO 8601, or epoch seconds or milliseconds)",
         ),
     ] {
         let out = Test::new().args(&args).run();
-        out.status(2).stderr_has(words);
-        assert_eq!(out.stderr.lines().count(), 1, "{args:?}: {}", out.stderr);
+        out.status(2)
+            .stdout("")
+            .stderr(&format!("zenticket-hook: {line}\n"));
         assert!(out.calls().is_empty());
     }
 }
@@ -71,8 +71,9 @@ fn unreadable_config_exits_2_and_names_it() {
             "0",
         ])
         .run();
-    out.status(2)
-        .stderr_has("/nonexistent/zenticket.conf: cannot read");
+    out.status(2).stdout("").stderr(
+        "zenticket-hook: /nonexistent/zenticket.conf: cannot read: No such file or directory (os error 2)\n",
+    );
 }
 
 #[test]
@@ -81,12 +82,11 @@ fn a_broken_config_still_records_the_event_for_sweep() {
     let conf = format!("{LAB_CONFIG}helper = %(nope)s\nid: %(missing)s\n");
     let line = LAB_CONFIG.lines().count() + 2;
     let out = Test::new().config(&conf).event("broken-1", 1).run();
-    out.status(2)
-        .stderr_has(&format!(
-            "etc/zenticket.conf:{line}: [LAB] id: %(missing)s refers to a key"
-        ))
-        .stderr_has("evid broken-1 recorded in")
-        .stderr_has("as pending for `sweep`");
+    out.status(2).stdout("").stderr(&format!(
+        "zenticket-hook: {{dir}}/etc/zenticket.conf:{line}: [LAB] id: %(missing)s refers to a key \
+         that is neither in this section nor in [DEFAULT]; evid broken-1 recorded in \
+         {{dir}}/var/zenticket.db as pending for `sweep`\n"
+    ));
     // Fixed config: the state shows the ticket owed.
     let fixed = out
         .again()
@@ -96,10 +96,12 @@ fn a_broken_config_still_records_the_event_for_sweep() {
     let row = &fixed.json()[0];
     assert_eq!(row["evid"], "broken-1");
     assert_eq!(row["pending"][0]["what"], "ticket");
-    assert!(row["pending"][0]["last_error"]
-        .as_str()
-        .unwrap()
-        .contains("config error"));
+    let why = format!(
+        "config error: {}/etc/zenticket.conf:{line}: [LAB] id: %(missing)s refers to a key \
+         that is neither in this section nor in [DEFAULT]",
+        out.dir.display()
+    );
+    assert_eq!(row["pending"][0]["last_error"], why.as_str());
 }
 
 #[test]
@@ -163,8 +165,8 @@ fn event_json_fills_fields_and_the_command_line_wins() {
         .stdin(json.as_bytes())
         .run();
     out.status(0).decision("ticket");
-    let argv = text(&out.calls()[0]);
-    let get = |flag: &str| argv[argv.iter().position(|a| a == flag).unwrap() + 1].clone();
+    let call = &out.calls()[0];
+    let get = |flag: &str| String::from_utf8_lossy(&arg_after(call, flag)).into_owned();
     assert_eq!(get("-device"), "sw1");
     assert_eq!(get("-deviceIP"), "10.9.9.9");
     assert_eq!(get("-summary"), "from the command line");
@@ -192,20 +194,20 @@ fn empty_environment_infers_zenhome_from_the_config_path() {
         .run();
     out.status(0).decision("ticket");
     assert!(out.dir.join("var/zenticket.db").exists());
-    out.log_has("ticket 1001 for evid env-2");
+    out.logged(&[
+        "INFO zen.zenticket: evid env-2: no [ZENOSS] section in {dir}/etc/zenticket.conf: acknowledge/close recorded as pending",
+        "INFO zen.zenticket: ticket 1001 for evid env-2 (customer nnl-00000, queue Front Line); acknowledge pending",
+    ]);
 }
 
 #[test]
 fn log_lines_have_the_daemons_format() {
+    // `logged` checks each line's form: `%Y-%m-%d %H:%M:%S LEVEL zen.zenticket: `.
     let out = Test::new().event("log-1", 1).run();
-    out.status(0);
-    let log = out.log();
-    let line = log
-        .lines()
-        .find(|l| l.contains("ticket 1001"))
-        .expect("decision line");
-    let re = regex::Regex::new(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d INFO zen\.zenticket: ticket 1001 for evid log-1 \(customer nnl-00000, queue Front Line\); acknowledge pending$").unwrap();
-    assert!(re.is_match(line), "{line}");
+    out.status(0).logged(&[
+        "INFO zen.zenticket: evid log-1: no [ZENOSS] section in {dir}/etc/zenticket.conf: acknowledge/close recorded as pending",
+        "INFO zen.zenticket: ticket 1001 for evid log-1 (customer nnl-00000, queue Front Line); acknowledge pending",
+    ]);
 }
 
 #[test]
@@ -213,20 +215,41 @@ fn check_config_prints_the_routing_table() {
     let conf = format!("{}[ACME]\nid: acme-1\nqueue: Acme\ncustomer = Acme Corp\ngroup1: /%(customer)s\ngroup2: /%(customer)s/Network\n  # looks like a comment\n", LAB_CONFIG.replace("cycletime: 30\n", "cycletime: 30\nautocleartme: 5\n"));
     let out = Test::new().config(&conf).args(["check-config"]).run();
     out.status(0)
-        .stdout_has("LAB                  nnl-00000        Front Line           /Network /Security /Server /Up-Down")
-        .stdout_has("ACME                 acme-1           Acme                 /Acme Corp /Acme Corp/Network\n# looks like a comment")
-        .stderr_has("[GENERAL] autocleartme: unknown key")
-        .stderr_has("\"  # looks like a comment\" starts with white space, so it continues the value above it");
+        .stdout(
+            "config {dir}/etc/zenticket.conf: OK\n\
+             ticketscript {dir}/create_ticket.pl\n\
+             zenhome      {dir}\n\
+             statedb      {dir}/var/zenticket.db\n\
+             logfile      {dir}/log/zenticket.log\n\
+             zenoss       (none: acknowledge/close stay pending)\n\
+             \n\
+             routing (the last matching section wins):\n\
+             section              id               queue                groups\n\
+             LAB                  nnl-00000        Front Line           /Network /Security /Server /Up-Down\n\
+             ACME                 acme-1           Acme                 /Acme Corp /Acme Corp/Network\n# looks like a comment\n",
+        )
+        .stderr(
+            "warning: {dir}/etc/zenticket.conf:24: \"  # looks like a comment\" starts with white space, \
+             so it continues the value above it (Python's ConfigParser did the same); remove the indent \
+             if it is meant as its own line\n\
+             warning: {dir}/etc/zenticket.conf:4: [GENERAL] autocleartme: unknown key, ignored (a typo? \
+             known keys: ticketscript, clearscript, cycletime, autocleartime, statedb, logfile, syslog, \
+             scripttimeout, notetitle, collector, matchsubgroups, retries, retrywindow, retrydelay)\n",
+        );
 }
 
 #[test]
 fn check_config_reports_every_error_with_file_section_and_key() {
     let conf = "[GENERAL]\nscripttimeout: soon\n[FILTERS]\nskipsummary: ([\n[A]\nid: a\n";
     let out = Test::new().config(conf).args(["check-config"]).run();
-    out.status(2)
-        .stderr_has("zenticket.conf:2: [GENERAL] scripttimeout: \"soon\" is not a positive number of seconds")
-        .stderr_has("zenticket.conf:4: [FILTERS] skipsummary: \"([\" is not a valid regular expression")
-        .stderr_has("[A] queue: is missing");
+    out.status(2).stdout("").stderr(
+        "error: {dir}/etc/zenticket.conf:2: [GENERAL] scripttimeout: \"soon\" is not a positive number of seconds\n\
+         error: {dir}/etc/zenticket.conf:4: [FILTERS] skipsummary: \"([\" is not a valid regular expression \
+         (error: unclosed character class)\n\
+         error: {dir}/etc/zenticket.conf:5: [A] queue: is missing: every customer section needs `id` and \
+         `queue` (or name this section GENERAL... if it is not a customer)\n\
+         zenticket-hook: {dir}/etc/zenticket.conf: 3 error(s)\n",
+    );
 }
 
 #[test]
@@ -241,8 +264,7 @@ fn clear_records_and_runs_the_clear_script_with_the_ticket() {
         .run();
     cleared
         .status(0)
-        .decision("cleared")
-        .stdout_has("its ticket is 1001");
+        .stdout("cleared for evid clr-1: event cleared; its ticket is 1001\n");
     let calls = cleared.calls();
     assert_eq!(calls.len(), 2);
     assert_eq!(
@@ -260,7 +282,7 @@ fn version_and_help_exit_0() {
         .args(["--version"])
         .run()
         .status(0)
-        .stdout_has("zenticket-hook ");
+        .stdout(concat!("zenticket-hook ", env!("CARGO_PKG_VERSION"), "\n"));
     Test::new()
         .args(["--help"])
         .run()

@@ -1,7 +1,6 @@
 //! Many hooks at once, as zenactiond runs them: one ticket per count increase, no count
 //! lost, and a slow script holds up nobody else.
-mod common;
-use common::*;
+use crate::common::*;
 use std::collections::HashMap;
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
@@ -27,8 +26,7 @@ fn finish(children: Vec<Child>) -> Vec<(i32, String)> {
 }
 
 fn count_arg(argv: &[Vec<u8>]) -> String {
-    let pos = argv.iter().position(|a| a == b"-count").expect("-count");
-    String::from_utf8_lossy(&argv[pos + 1]).into_owned()
+    String::from_utf8_lossy(&arg_after(argv, "-count")).into_owned()
 }
 
 #[test]

@@ -3,29 +3,12 @@
 //! sections, ids, queues and groups) or fail in both.
 //!
 //! Needs Python 2.7 (`~/.pyenv/versions/2.7.18/bin/python2.7`, or `python2.7` on PATH, or
-//! $PYTHON2); where it is absent the comparison is skipped with a message saying so.
-mod common;
-use common::BIN;
+//! $PYTHON2); where it is absent the comparison is skipped with a message saying so, except under CI
+//! (`CI` set), where it fails.
+use crate::common::{python2, BIN};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-
-fn python2() -> Option<PathBuf> {
-    let mut candidates: Vec<PathBuf> = Vec::new();
-    if let Some(p) = std::env::var_os("PYTHON2") {
-        candidates.push(p.into());
-    }
-    if let Some(home) = std::env::var_os("HOME") {
-        candidates.push(Path::new(&home).join(".pyenv/versions/2.7.18/bin/python2.7"));
-    }
-    candidates.push("python2.7".into());
-    candidates.into_iter().find(|p| {
-        Command::new(p)
-            .args(["-c", "import ConfigParser"])
-            .output()
-            .is_ok_and(|o| o.status.success())
-    })
-}
 
 fn configs() -> Vec<PathBuf> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/configs");
@@ -39,8 +22,7 @@ fn configs() -> Vec<PathBuf> {
 
 #[test]
 fn every_config_routes_as_python_2_read_it() {
-    let Some(py) = python2() else {
-        eprintln!("SKIPPED: Python 2.7 not found (set PYTHON2); config_py2 comparison not run");
+    let Some(py) = python2("the config reader against Python 2.7's ConfigParser") else {
         return;
     };
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/py2_routing.py");
