@@ -376,26 +376,10 @@ impl<'a> Reader<'a> {
     }
 }
 
-/// [GENERAL]'s settings, as `Config` carries them.
-struct General {
-    ticketscript: Option<PathBuf>,
-    clearscript: Option<PathBuf>,
-    autocleartime: u64,
-    statedb: PathBuf,
-    logfile: LogTarget,
-    syslog: Option<String>,
-    scripttimeout: Duration,
-    notetitle: Vec<u8>,
-    collector: Option<Vec<u8>>,
-    matchsubgroups: bool,
-    retries: u32,
-    retrywindow: u64,
-    retrydelay: u64,
-}
-
 impl Reader<'_> {
-    /// [GENERAL] (defaults for what is not set; no section is a warning, not an error).
-    fn general(&mut self, zenhome: &Option<PathBuf>, warnings: &mut Vec<String>) -> General {
+    /// A config with [GENERAL]'s settings (defaults for what is not set; no section is a
+    /// warning, not an error) and the daemon's filters; no customers yet.
+    fn general(&mut self, zenhome: &Option<PathBuf>, warnings: &mut Vec<String>) -> Config {
         let general = match self.ini.section(b"GENERAL") {
             Some(g) => g.clone(),
             None => {
@@ -479,7 +463,9 @@ impl Reader<'_> {
         let retrydelay = self.uint(g, "retrydelay", 60);
         warn_unknown(self.file, g, GENERAL_KEYS, warnings);
 
-        General {
+        Config {
+            file: self.file.to_path_buf(),
+            zenhome: zenhome.clone(),
             ticketscript,
             clearscript,
             autocleartime,
@@ -493,6 +479,10 @@ impl Reader<'_> {
             retries,
             retrywindow,
             retrydelay,
+            filters: Filters::default(),
+            customers: Vec::new(),
+            zenoss: None,
+            warnings: Vec::new(),
         }
     }
 
@@ -635,41 +625,12 @@ impl Config {
         if !r.errors.is_empty() {
             return Err(ConfigErrors(r.errors));
         }
-        let General {
-            ticketscript,
-            clearscript,
-            autocleartime,
-            statedb,
-            logfile,
-            syslog,
-            scripttimeout,
-            notetitle,
-            collector,
-            matchsubgroups,
-            retries,
-            retrywindow,
-            retrydelay,
-        } = general;
         Ok(Config {
-            file: file.to_path_buf(),
-            zenhome,
-            ticketscript,
-            clearscript,
-            autocleartime,
-            statedb,
-            logfile,
-            syslog,
-            scripttimeout,
-            notetitle,
-            collector,
-            matchsubgroups,
-            retries,
-            retrywindow,
-            retrydelay,
             filters,
             customers,
             zenoss,
             warnings,
+            ..general
         })
     }
 

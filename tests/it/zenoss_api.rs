@@ -202,33 +202,16 @@ fn fetched_vs_given(version: Version) {
     // As the ZenPack's notification calls it: evid and Zenoss-generated numbers only.
     let fetched = Test::new()
         .zenoss(&z)
-        .args([
-            "--evid",
-            &ev.evid,
-            "--count",
-            "3",
-            "--event-state",
-            "0",
-            "--severity",
-            "4",
-            "--json",
-        ])
+        .bare(&ev.evid, 3, 0)
+        .args(["--severity", "4", "--json"])
         .run();
     fetched.status(0);
     assert_eq!(z.methods(), ["detail", "acknowledge"]);
     assert_eq!(z.calls()[0].data, serde_json::json!({"evid": ev.evid}));
     // The same event given as options, as a notification with text would render it.
     let given = Test::new()
-        .args([
-            "--evid",
-            &ev.evid,
-            "--count",
-            "3",
-            "--event-state",
-            "0",
-            "--severity",
-            "4",
-        ])
+        .bare(&ev.evid, 3, 0)
+        .args(["--severity", "4"])
         .args([
             "--prod-state",
             "1000",
@@ -282,19 +265,13 @@ fn a_fetched_event_gives_the_same_argv_as_options_zenoss_42() {
 #[test]
 fn an_unknown_evid_is_exit_2_and_unreachable_is_exit_1() {
     let z = Zenoss::start(Version::V6);
-    let out = Test::new()
-        .zenoss(&z)
-        .args(["--evid", "nope", "--count", "1", "--event-state", "0"])
-        .run();
+    let out = Test::new().zenoss(&z).bare("nope", 1, 0).run();
     out.status(2)
         .stdout("")
         .stderr("zenticket-hook: Zenoss does not know evid nope\n");
     z.fail_next(&[Fault::Status503]);
     z.add(ZEvent::new("later-1"));
-    let out = Test::new()
-        .zenoss(&z)
-        .args(["--evid", "later-1", "--count", "1", "--event-state", "0"])
-        .run();
+    let out = Test::new().zenoss(&z).bare("later-1", 1, 0).run();
     out.status(1).stdout("").stderr("zenticket-hook: evid later-1: cannot fetch the event: Zenoss answered HTTP 503: Service Unavailable; recorded for `zenticket-hook sweep`\n");
     assert_eq!(out.state()[0]["pending"][0]["what"], "ticket");
 }
