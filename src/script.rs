@@ -9,7 +9,7 @@ use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::sync::mpsc;
+use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 
 pub const DEFAULT_PATH: &str = "/usr/local/bin:/usr/bin:/bin";
@@ -154,9 +154,21 @@ impl Outcome {
     }
 }
 
+/// How long output may still arrive after the script itself has exited: what it wrote is
+/// in the pipe already, this only lets the readers drain it. A descendant that escaped the
+/// script's process group (`setsid mailer &`) can hold the pipes open for as long as it
+/// likes; the script's answer is what it wrote before it exited.
+const DRAIN_GRACE: Duration = Duration::from_millis(200);
+/// Output kept per stream: a runaway script must not eat the hook's memory.
+const MAX_OUTPUT: u64 = 4 << 20;
+
 /// Runs `script args...` for (evid, count, idempotency key), which it also gets as
 /// ZENTICKET_EVID, ZENTICKET_COUNT and ZENTICKET_IDEMPOTENCY_KEY, killing its process group
 /// at `timeout`. Never fails: a script that cannot start is an outcome too.
+///
+/// The script's end is its own exit, not the end of its output: a script that forks a
+/// mailer or a logger into the background (same group or its own session) and exits
+/// has answered, and what it printed is read at once.
 pub fn run(
     script: &Path,
     args: &[OsString],
@@ -164,6 +176,88 @@ pub fn run(
     timeout: Duration,
 ) -> Outcome {
     let start = Instant::now();
+    let mut child = match command(script, args, (evid, count, key)).spawn() {
+        Ok(c) => c,
+        Err(e) => {
+            return Outcome {
+                stdout: Vec::new(),
+                stderr: Vec::new(),
+                status: None,
+                timed_out: false,
+                spawn_error: Some(e.to_string()),
+                elapsed: start.elapsed(),
+            }
+        }
+    };
+    let pgid = child.id() as i32;
+    let (tx, rx) = mpsc::channel::<Report>();
+    let stdout = Arc::new(Mutex::new(Vec::new()));
+    let stderr = Arc::new(Mutex::new(Vec::new()));
+    let mut open = 0;
+    if let Some(pipe) = child.stdout.take() {
+        read_into(pipe, stdout.clone(), tx.clone());
+        open += 1;
+    }
+    if let Some(pipe) = child.stderr.take() {
+        read_into(pipe, stderr.clone(), tx.clone());
+        open += 1;
+    }
+    // The exit, from a thread blocked in wait(): it wakes us the moment the script ends.
+    let waiter = tx.clone();
+    std::thread::spawn(move || {
+        let _ = waiter.send(Report::Exited(child.wait().ok()));
+    });
+    drop(tx);
+    let deadline = start + timeout;
+    let mut timed_out = false;
+    let mut status = None;
+    let mut exited = false;
+    let mut drain_until = None;
+    while !(exited && open == 0) {
+        let until = drain_until.unwrap_or(deadline);
+        match rx.recv_timeout(until.saturating_duration_since(Instant::now())) {
+            Ok(Report::Closed) => open -= 1,
+            Ok(Report::Exited(s)) => {
+                exited = true;
+                status = s;
+                drain_until = Some(Instant::now() + DRAIN_GRACE);
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) if exited => break,
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                timed_out = true;
+                kill_group(pgid);
+                // Killed, it exits at once; its output is what it wrote before.
+                status = wait_exit(&rx, Duration::from_secs(2));
+                break;
+            }
+            Err(mpsc::RecvTimeoutError::Disconnected) => break,
+        }
+    }
+    let take = |b: &Arc<Mutex<Vec<u8>>>| b.lock().map(|v| v.clone()).unwrap_or_default();
+    Outcome {
+        stdout: take(&stdout),
+        stderr: take(&stderr),
+        status: status.map(|s| match s.code() {
+            Some(c) => Status::Code(c),
+            None => Status::Signal(s.signal().unwrap_or(0)),
+        }),
+        timed_out,
+        spawn_error: None,
+        elapsed: start.elapsed(),
+    }
+}
+
+/// What the reader and waiter threads report.
+enum Report {
+    /// A pipe reached its end.
+    Closed,
+    /// The script exited (None: waiting for it failed).
+    Exited(Option<std::process::ExitStatus>),
+}
+
+/// The command: exactly these arguments, no shell, its own process group, the
+/// ZENTICKET_* environment, and a PATH when the hook was given none.
+fn command(script: &Path, args: &[OsString], (evid, count, key): (&str, i64, &str)) -> Command {
     let mut cmd = Command::new(script);
     cmd.args(args)
         .stdin(Stdio::null())
@@ -185,116 +279,48 @@ pub fn run(
     cmd.env("ZENTICKET_EVID", evid)
         .env("ZENTICKET_COUNT", count.to_string())
         .env("ZENTICKET_IDEMPOTENCY_KEY", key);
-    let mut child = match cmd.spawn() {
-        Ok(c) => c,
-        Err(e) => {
-            return Outcome {
-                stdout: Vec::new(),
-                stderr: Vec::new(),
-                status: None,
-                timed_out: false,
-                spawn_error: Some(e.to_string()),
-                elapsed: start.elapsed(),
-            }
-        }
-    };
-    let pgid = child.id() as i32;
-    let (tx, rx) = mpsc::channel::<(u8, Vec<u8>)>();
-    let mut readers = Vec::new();
-    for (tag, pipe) in [
-        (
-            1u8,
-            child
-                .stdout
-                .take()
-                .map(|p| Box::new(p) as Box<dyn Read + Send>),
-        ),
-        (
-            2u8,
-            child
-                .stderr
-                .take()
-                .map(|p| Box::new(p) as Box<dyn Read + Send>),
-        ),
-    ] {
-        if let Some(mut pipe) = pipe {
-            let tx = tx.clone();
-            readers.push(std::thread::spawn(move || {
-                let mut buf = Vec::new();
-                // Cap what we keep: a runaway script must not eat the hook's memory.
-                let _ = (&mut pipe).take(4 << 20).read_to_end(&mut buf);
-                let _ = std::io::copy(&mut pipe, &mut std::io::sink());
-                let _ = tx.send((tag, buf));
-            }));
-        }
-    }
-    drop(tx);
-    let deadline = start + timeout;
-    let mut timed_out = false;
-    // First its output: the pipes close when the script ends, which wakes us at once (a
-    // child it left behind holding them is killed with the group at the deadline).
-    let mut stdout = Vec::new();
-    let mut stderr = Vec::new();
-    let mut open = readers.len();
-    while open > 0 {
-        let wait = deadline.saturating_duration_since(Instant::now());
-        match rx.recv_timeout(wait) {
-            Ok((tag, b)) => {
-                if tag == 1 {
-                    stdout = b;
-                } else {
-                    stderr = b;
-                }
-                open -= 1;
-            }
-            Err(mpsc::RecvTimeoutError::Timeout) => {
-                timed_out = true;
-                kill_group(pgid);
-                // The pipes close once the group is dead.
-                while let Ok((tag, b)) = rx.recv_timeout(Duration::from_secs(2)) {
-                    if tag == 1 {
-                        stdout = b;
-                    } else {
-                        stderr = b;
+    cmd
+}
+
+/// Appends what the pipe gives to `buf` as it arrives (so that it can be taken before the
+/// pipe ends), keeping at most MAX_OUTPUT bytes, and reports the end.
+fn read_into(
+    mut pipe: impl Read + Send + 'static,
+    buf: Arc<Mutex<Vec<u8>>>,
+    tx: mpsc::Sender<Report>,
+) {
+    std::thread::spawn(move || {
+        let mut chunk = [0u8; 8192];
+        let mut kept = 0u64;
+        loop {
+            match pipe.read(&mut chunk) {
+                Ok(0) => break,
+                Ok(n) => {
+                    let room = (MAX_OUTPUT - kept).min(n as u64) as usize;
+                    if room > 0 {
+                        if let Ok(mut b) = buf.lock() {
+                            b.extend_from_slice(&chunk[..room]);
+                        }
+                        kept += room as u64;
                     }
                 }
-                break;
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(_) => break,
             }
-            Err(mpsc::RecvTimeoutError::Disconnected) => break,
         }
-    }
-    // Then its exit (at once, unless it closed its output and went on running).
-    let mut status = None;
-    let mut nap = Duration::from_millis(1);
+        let _ = tx.send(Report::Closed);
+    });
+}
+
+/// The exit status, once the waiter reports it (pipes closing on the way are skipped).
+fn wait_exit(rx: &mpsc::Receiver<Report>, within: Duration) -> Option<std::process::ExitStatus> {
+    let until = Instant::now() + within;
     loop {
-        match child.try_wait() {
-            Ok(Some(s)) => {
-                status = Some(s);
-                break;
-            }
-            Ok(None) => {}
-            Err(_) => break,
+        match rx.recv_timeout(until.saturating_duration_since(Instant::now())) {
+            Ok(Report::Exited(s)) => return s,
+            Ok(Report::Closed) => {}
+            Err(_) => return None,
         }
-        let now = Instant::now();
-        if now >= deadline {
-            timed_out = true;
-            kill_group(pgid);
-            status = child.wait().ok();
-            break;
-        }
-        std::thread::sleep(nap.min(deadline - now));
-        nap = (nap * 2).min(Duration::from_millis(20));
-    }
-    Outcome {
-        stdout,
-        stderr,
-        status: status.map(|s| match s.code() {
-            Some(c) => Status::Code(c),
-            None => Status::Signal(s.signal().unwrap_or(0)),
-        }),
-        timed_out,
-        spawn_error: None,
-        elapsed: start.elapsed(),
     }
 }
 

@@ -313,3 +313,59 @@ fn hostile_text_in_a_failure_keeps_the_log_one_line_per_record() {
         "{log}"
     );
 }
+
+/// A shell ticket script that forks a mailer into the background, as users write them:
+/// `setsid` puts it in its own session, out of reach of the group kill, holding stdout.
+const FORKS_A_MAILER: &str = "#!/bin/sh
+echo \"$ZENTICKET_IDEMPOTENCY_KEY\" >> {dir}/made.txt
+MODE sleep 20 &
+echo $! > {dir}/mailer.pid
+echo 57
+exit 0
+";
+
+fn forks(mode: &str) -> Test {
+    Test::new().script("create_ticket.sh", &FORKS_A_MAILER.replace("MODE", mode))
+}
+
+fn kill_mailer(out: &Output) {
+    if let Ok(pid) = std::fs::read_to_string(out.dir.join("mailer.pid")) {
+        if let Ok(pid) = pid.trim().parse::<i32>() {
+            // SAFETY: kill(2) on the test's own background process.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+        }
+    }
+}
+
+#[test]
+fn a_script_whose_detached_child_holds_stdout_is_answered_when_it_exits() {
+    let t = forks("setsid");
+    let started = std::time::Instant::now();
+    let out = t.clone().event("mailer-1", 1).run();
+    let took = started.elapsed();
+    kill_mailer(&out);
+    out.status(0)
+        .stdout("ticket 57 for evid mailer-1 (customer nnl-00000, queue Front Line); acknowledge pending\n")
+        .logged(&[
+            "INFO zen.zenticket: evid mailer-1: no [ZENOSS] section in {dir}/etc/zenticket.conf: acknowledge/close recorded as pending",
+            "INFO zen.zenticket: ticket 57 for evid mailer-1 (customer nnl-00000, queue Front Line); acknowledge pending",
+        ]);
+    assert!(took < std::time::Duration::from_secs(4), "waited {took:?} for the mailer");
+    // Nothing is owed, so sweep makes no second ticket.
+    t.again().args(["sweep"]).run().status(0);
+    let made = std::fs::read_to_string(out.dir.join("made.txt")).unwrap();
+    assert_eq!(made.lines().count(), 1, "one ticket: {made}");
+    assert_eq!(out.state()[0]["tickets"], serde_json::json!([57]));
+}
+
+#[test]
+fn a_background_child_in_the_scripts_group_is_not_a_timeout() {
+    let out = forks("").event("mailer-2", 1).run();
+    kill_mailer(&out);
+    out.status(0)
+        .stdout("ticket 57 for evid mailer-2 (customer nnl-00000, queue Front Line); acknowledge pending\n")
+        .logged(&[
+            "INFO zen.zenticket: evid mailer-2: no [ZENOSS] section in {dir}/etc/zenticket.conf: acknowledge/close recorded as pending",
+            "INFO zen.zenticket: ticket 57 for evid mailer-2 (customer nnl-00000, queue Front Line); acknowledge pending",
+        ]);
+}
