@@ -184,6 +184,16 @@ pub struct Hook<'a> {
 }
 
 impl Hook<'_> {
+    /// The state DB; for a dry run, a scratch copy of this evid's row (nothing on disk is
+    /// created or written).
+    fn state(&self, evid: &str) -> Result<State, StateError> {
+        if self.dry_run {
+            State::scratch(&self.cfg.statedb, evid)
+        } else {
+            State::open(&self.cfg.statedb)
+        }
+    }
+
     fn collector(&self, cell: &OnceCell<Vec<u8>>) -> Vec<u8> {
         cell.get_or_init(|| self.cfg.collector.clone().unwrap_or_else(script::fqdn))
             .clone()
@@ -191,7 +201,7 @@ impl Hook<'_> {
 
     /// Handles one (non-clear) event. `Err` only when the state DB itself fails.
     pub fn handle(&self, ev: &Event) -> Result<Report, StateError> {
-        let mut st = State::open(&self.cfg.statedb)?;
+        let mut st = self.state(&ev.evid)?;
         let me = state::claimant();
         let d = self.decide_and_record(&mut st, ev, &me)?;
         for w in &d.warnings {
@@ -414,7 +424,7 @@ impl Hook<'_> {
     pub fn clear(&self, ev: &Event) -> Result<Report, StateError> {
         let cfg = self.cfg;
         let now = crate::time::now();
-        let mut st = State::open(&cfg.statedb)?;
+        let mut st = self.state(&ev.evid)?;
         let row = st.row(&ev.evid)?;
         let ticket = st.read(|c| state::last_ticket(c, &ev.evid))?;
         if !self.dry_run {

@@ -52,10 +52,11 @@ impl Logger {
             LogTarget::File(path) => {
                 if let Err(e) = append(path, line.as_bytes()) {
                     // The log is not worth failing an event for; say so where we can.
+                    let what = format!("cannot write log {}", path.display());
                     let _ = writeln!(
                         std::io::stderr(),
-                        "zenticket-hook: cannot write log {}: {e}; the line was: {}",
-                        path.display(),
+                        "zenticket-hook: {}; the line was: {}",
+                        crate::state::io_words(&what, &e),
                         line.trim_end()
                     );
                 }

@@ -63,6 +63,13 @@ pub struct StateError {
 }
 
 impl StateError {
+    pub fn new(path: &Path, e: impl fmt::Display) -> StateError {
+        StateError {
+            path: path.to_path_buf(),
+            msg: e.to_string(),
+        }
+    }
+
     /// Turns any error into one naming `path`: `.map_err(StateError::at(path))`.
     pub fn at<E: fmt::Display>(path: &Path) -> impl Fn(E) -> StateError + '_ {
         move |e| StateError {
@@ -175,7 +182,8 @@ pub struct EventRow<'a> {
 pub struct State {
     pub path: PathBuf,
     conn: Connection,
-    lock: File,
+    /// None when opened read-only.
+    lock: Option<File>,
 }
 
 /// The stored row of one evid.
@@ -203,35 +211,30 @@ pub struct PendingRow {
 }
 
 impl State {
-    /// Opens (creating if need be) the state DB. Refuses a path that is a symlink or that
-    /// group or others may write: the hook runs as the zenoss user and must not be steered.
+    /// Opens (creating if need be) the state DB for reading and writing, and records any
+    /// ticket left in the journal by a run that could not write. Refuses a path that is a
+    /// symlink or that group or others may write (the hook runs as the zenoss user and must
+    /// not be steered), and a DB written by a newer version.
     pub fn open(path: &Path) -> Result<State> {
-        let err = |msg: String| StateError {
-            path: path.to_path_buf(),
-            msg,
-        };
+        let err = StateError::at(path);
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             if !dir.exists() {
                 std::fs::DirBuilder::new()
                     .recursive(true)
                     .mode(0o750)
                     .create(dir)
-                    .map_err(|e| err(format!("cannot create folder {}: {e}", dir.display())))?;
+                    .map_err(|e| {
+                        err(io_words(
+                            &format!("cannot create folder {}", dir.display()),
+                            &e,
+                        ))
+                    })?;
             }
         }
-        // SQLite creates `-wal`, `-shm` and the lock beside the DB by name: in a folder
-        // others may write, someone could plant links there first.
-        let dir = path
-            .parent()
-            .filter(|d| !d.as_os_str().is_empty())
-            .unwrap_or(Path::new("."));
-        if let Ok(m) = std::fs::metadata(dir) {
-            if m.mode() & 0o002 != 0 {
-                return Err(err(format!(
-                    "its folder {} is writable by everyone; put the state DB in a folder of the zenoss user (e.g. $ZENHOME/var)",
-                    dir.display()
-                )));
-            }
+        check_folder(path)?;
+        let existed = std::fs::symlink_metadata(path).is_ok();
+        if !existed {
+            warn_if_recreated(path);
         }
         // Create it ourselves, 0600 and without following a planted symlink; SQLite
         // then opens an existing file.
@@ -244,33 +247,97 @@ impl State {
         {
             Ok(_) => {}
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-            Err(e) => return Err(err(format!("cannot create: {e}"))),
+            Err(e) => return Err(err(io_words("cannot create it", &e))),
         }
-        let meta = std::fs::symlink_metadata(path).map_err(|e| err(e.to_string()))?;
-        if meta.file_type().is_symlink() {
-            return Err(err(
-                "is a symbolic link; refusing to follow it (remove it, or set [GENERAL] statedb to a real path)".into(),
-            ));
-        }
-        if meta.mode() & 0o022 != 0 {
-            return Err(err(format!(
-                "group or others can write it (mode {:o}); run `chmod 600 {}`",
-                meta.mode() & 0o777,
+        check_file(path)?;
+        let lock = lock_file(path, ".lock").map_err(|e| {
+            let lock = format!(
+                "cannot create or open its lock file {}.lock",
                 path.display()
-            )));
-        }
-        let lock =
-            lock_file(path, ".lock").map_err(|e| err(format!("cannot open lock file: {e}")))?;
-        let conn = Connection::open(path).map_err(|e| err(e.to_string()))?;
+            );
+            err(io_words(&lock, &e))
+        })?;
+        let conn = Connection::open(path).map_err(|e| err(sql_words(path, &e)))?;
         conn.busy_timeout(std::time::Duration::from_secs(30))
-            .map_err(|e| err(e.to_string()))?;
+            .map_err(|e| StateError::new(path, e))?;
         let mut state = State {
             path: path.to_path_buf(),
             conn,
-            lock,
+            lock: Some(lock),
         };
+        state.check_version()?;
         state.migrate()?;
+        journal::replay(&mut state)?;
         Ok(state)
+    }
+
+    /// Opens an existing state DB only to read it (`state`, `--dry-run`): nothing is
+    /// created, migrated or written. None when there is no DB.
+    pub fn open_read(path: &Path) -> Result<Option<State>> {
+        let err = StateError::at(path);
+        if std::fs::symlink_metadata(path).is_err() {
+            return Ok(None);
+        }
+        check_file(path)?;
+        let conn = Connection::open_with_flags(
+            path,
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(|e| err(sql_words(path, &e)))?;
+        conn.busy_timeout(std::time::Duration::from_secs(30))
+            .map_err(|e| StateError::new(path, e))?;
+        let state = State {
+            path: path.to_path_buf(),
+            conn,
+            lock: None,
+        };
+        state.check_version()?;
+        Ok(Some(state))
+    }
+
+    /// The state of a dry run: the DB's row of one evid when there is a DB, in a scratch DB
+    /// in memory, so that deciding runs the same code and nothing on disk is created or
+    /// written.
+    pub fn scratch(path: &Path, evid: &str) -> Result<State> {
+        let err = |e: rusqlite::Error| StateError::new(path, e);
+        let conn = Connection::open_in_memory().map_err(err)?;
+        let mut st = State {
+            path: path.to_path_buf(),
+            conn,
+            lock: None,
+        };
+        st.migrate()?;
+        if let Some(disk) = State::open_read(path)? {
+            if let Some(r) = disk.row(evid)? {
+                let row = EventRow {
+                    evid: &r.evid,
+                    count: r.count,
+                    event_state: r.event_state,
+                    last_time: None,
+                    customer: r.customer.as_deref(),
+                    queue: r.queue.as_deref(),
+                };
+                st.write(|tx| upsert_event(tx, &row, r.updated))?;
+            }
+        }
+        Ok(st)
+    }
+
+    /// A DB whose schema is newer than this binary knows (after a downgrade) is refused
+    /// before anything runs: a changed table could make a ticket whose recording fails.
+    fn check_version(&self) -> Result<()> {
+        let version: i64 = self
+            .conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .map_err(|e| self.err(sql_words(&self.path, &e)))?;
+        if version > MIGRATIONS.len() as i64 {
+            return Err(self.err(format!(
+                "was written by a newer zenticket-hook (schema {version}, this one knows {}); \
+                 upgrade zenticket-hook, or move the DB away",
+                MIGRATIONS.len()
+            )));
+        }
+        Ok(())
     }
 
     fn err(&self, e: impl fmt::Display) -> StateError {
@@ -344,9 +411,12 @@ impl State {
             path: path.clone(),
             msg,
         };
-        self.lock
-            .lock_exclusive()
-            .map_err(|e| err(format!("cannot lock: {e}")))?;
+        // Only a scratch DB in memory has no lock file; a DB opened read-only refuses the
+        // write itself.
+        if let Some(lock) = &self.lock {
+            lock.lock_exclusive()
+                .map_err(|e| err(format!("cannot lock: {e}")))?;
+        }
         let result = (|| {
             if durable {
                 self.conn.pragma_update(None, "synchronous", "FULL")?;
@@ -361,8 +431,10 @@ impl State {
         if durable {
             let _ = self.conn.pragma_update(None, "synchronous", "NORMAL");
         }
-        let _ = FileExt::unlock(&self.lock);
-        result.map_err(|e: rusqlite::Error| err(e.to_string()))
+        if let Some(lock) = &self.lock {
+            let _ = FileExt::unlock(lock);
+        }
+        result.map_err(|e: rusqlite::Error| err(sql_words(&path, &e)))
     }
 
     pub fn conn(&self) -> &Connection {
@@ -423,10 +495,9 @@ pub struct Listing {
 /// What the state DB at `path` holds (of one evid, or all), or None when there is no DB
 /// yet: `state` must not create one.
 pub fn list(path: &Path, evid: Option<&str>) -> Result<Option<Vec<Listing>>> {
-    if !path.exists() {
+    let Some(st) = State::open_read(path)? else {
         return Ok(None);
-    }
-    let st = State::open(path)?;
+    };
     let mut out = Vec::new();
     for row in st.rows(evid)? {
         let tickets = st.tickets(&row.evid)?;
@@ -693,6 +764,21 @@ pub fn ticket_made(tx: &Transaction, m: &Made, now: f64) -> rusqlite::Result<()>
     Ok(())
 }
 
+/// A ticket recorded from the journal: the same as `ticket_made`, except that a ticket
+/// already recorded for (evid, count) is kept (the journal may be replayed twice).
+pub fn ticket_recorded(tx: &Transaction, m: &Made, now: f64) -> rusqlite::Result<()> {
+    tx.prepare_cached(
+        "INSERT OR IGNORE INTO tickets(evid, count, ticket, customer, queue, created) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )?
+    .execute(params![m.evid, m.count, m.ticket, m.customer, m.queue, now])?;
+    done(tx, &WorkKey::new(m.evid, What::Ticket, m.count))?;
+    tx.prepare_cached(
+        "DELETE FROM pending WHERE evid = ?1 AND what = 'ticket' AND count < ?2 AND claimed_by IS NULL",
+    )?
+    .execute(params![m.evid, m.count])?;
+    Ok(())
+}
+
 /// The newest ticket of an evid, for the clear script.
 pub fn last_ticket(conn: &Connection, evid: &str) -> rusqlite::Result<Option<i64>> {
     conn.query_row(
@@ -720,4 +806,279 @@ pub fn lock_file(statedb: &Path, suffix: &str) -> std::io::Result<File> {
 /// A claim name unique to this process run.
 pub fn claimant() -> String {
     format!("pid {} at {:.6}", std::process::id(), crate::time::now())
+}
+
+/// SQLite creates `-wal`, `-shm` and the lock beside the DB by name: in a folder others
+/// may write, someone could plant links there first.
+fn check_folder(path: &Path) -> Result<()> {
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    match std::fs::metadata(dir) {
+        Ok(m) if m.mode() & 0o002 != 0 => Err(StateError::at(path)(format!(
+            "its folder {} is writable by everyone; put the state DB in a folder of the zenoss user (e.g. $ZENHOME/var)",
+            dir.display()
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// The DB file itself: not a link, not writable by group or others.
+fn check_file(path: &Path) -> Result<()> {
+    let err = StateError::at(path);
+    let meta = std::fs::symlink_metadata(path).map_err(|e| err(io_words("cannot read it", &e)))?;
+    if meta.file_type().is_symlink() {
+        return Err(StateError::new(
+            path,
+            "is a symbolic link; refusing to follow it (remove it, or set [GENERAL] statedb to a real path)",
+        ));
+    }
+    if meta.is_dir() {
+        return Err(StateError::new(
+            path,
+            "is a folder, not a file (set [GENERAL] statedb to a file path)",
+        ));
+    }
+    if meta.mode() & 0o022 != 0 {
+        return Err(err(format!(
+            "group or others can write it (mode {:o}); run `chmod 600 {}`",
+            meta.mode() & 0o777,
+            path.display()
+        )));
+    }
+    Ok(())
+}
+
+fn sibling(path: &Path, suffix: &str) -> PathBuf {
+    let mut p = path.as_os_str().to_owned();
+    p.push(suffix);
+    PathBuf::from(p)
+}
+
+/// The DB is about to be created. When earlier runs left their lock file or WAL here, the
+/// DB that held every count and ticket is gone (deleted, or lost with its folder): say so
+/// loudly, since events may now be ticketed again; and keep an orphan WAL aside, since
+/// SQLite would discard it when it opens the new DB.
+fn warn_if_recreated(path: &Path) {
+    let wal = sibling(path, "-wal");
+    let lock = sibling(path, ".lock");
+    let had_wal = std::fs::symlink_metadata(&wal).is_ok();
+    if !had_wal && std::fs::symlink_metadata(&lock).is_err() {
+        return;
+    }
+    let mut msg = format!(
+        "state DB {} is missing and is created empty, but earlier runs used it (its lock file \
+         or WAL is there): the counts and tickets recorded before are gone, so open events may \
+         be ticketed again (with the same ZENTICKET_IDEMPOTENCY_KEY as before)",
+        path.display()
+    );
+    if had_wal {
+        let kept = sibling(path, &format!("-wal.orphan-{}", crate::time::now() as i64));
+        match std::fs::rename(&wal, &kept) {
+            Ok(()) => msg.push_str(&format!(
+                "; its orphan WAL is kept as {} (SQLite would have discarded it)",
+                kept.display()
+            )),
+            Err(e) => msg.push_str(&format!("; its orphan WAL could not be kept aside: {e}")),
+        }
+    }
+    log::error!("{msg}");
+    eprintln!("zenticket-hook: {msg}");
+}
+
+/// An I/O error in the administrator's words: what we tried, and what to do.
+pub fn io_words(what: &str, e: &std::io::Error) -> String {
+    let hint = match e.raw_os_error() {
+        Some(libc::EROFS) => "the file system is mounted read-only; put the state DB on a writable one ([GENERAL] statedb)",
+        Some(libc::EACCES) | Some(libc::EPERM) => "permission denied: the folder must be writable by the user the hook runs as (zenoss)",
+        Some(libc::ENOSPC) | Some(libc::EDQUOT) => "the disk is full: free some space",
+        Some(libc::ELOOP) => "it is a symbolic link; refusing to follow it",
+        Some(libc::ENOTDIR) => "a part of the path is not a folder",
+        _ => "",
+    };
+    if hint.is_empty() {
+        format!("{what}: {e}")
+    } else {
+        format!("{what}: {hint} ({e})")
+    }
+}
+
+/// A SQLite error in the administrator's words. SQLite's own are terse ("attempt to write
+/// a readonly database", "disk I/O error"); its error codes say which case it is, and the
+/// folder's free space tells a full disk from another I/O failure.
+pub fn sql_words(path: &Path, e: &rusqlite::Error) -> String {
+    use rusqlite::ErrorCode;
+    let rusqlite::Error::SqliteFailure(f, _) = e else {
+        return e.to_string();
+    };
+    let folder = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let hint = match f.code {
+        ErrorCode::ReadOnly => format!(
+            "it, or its folder {}, cannot be written: make both writable by the user the hook runs as (zenoss)",
+            folder.display()
+        ),
+        ErrorCode::DiskFull => format!("the disk holding {} is full: free some space", folder.display()),
+        ErrorCode::SystemIoFailure if disk_full(folder) => {
+            format!("the disk holding {} is full: free some space", folder.display())
+        }
+        ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked => {
+            "another process held it locked for longer than 30 s (a stuck zenticket-hook or a sqlite3 shell?)".into()
+        }
+        ErrorCode::NotADatabase | ErrorCode::DatabaseCorrupt => {
+            "it is damaged or not a state DB: move it away (a new one is created)".into()
+        }
+        ErrorCode::CannotOpen => format!(
+            "it cannot be opened: its folder {} must exist and be writable by the zenoss user",
+            folder.display()
+        ),
+        _ => return e.to_string(),
+    };
+    format!("{hint} ({e})")
+}
+
+fn disk_full(folder: &Path) -> bool {
+    use std::os::unix::ffi::OsStrExt;
+    let Ok(c) = std::ffi::CString::new(folder.as_os_str().as_bytes()) else {
+        return false;
+    };
+    // SAFETY: statvfs fills a plain struct for a NUL-terminated path.
+    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    let rc = unsafe { libc::statvfs(c.as_ptr(), &mut st) };
+    rc == 0 && st.f_bavail == 0
+}
+
+/// The journal: where a ticket the script made goes when the state DB cannot take it
+/// (disk full, a lock held too long, a damaged DB), so that it is never lost from every
+/// record. It is `<statedb>.journal`, allocated ahead (64 KiB of zeros, made when the DB
+/// is opened) so that an entry still fits when the disk has filled up since; entries are
+/// lines written into that space and synced; the next open that can write records them in
+/// the DB and zeroes the journal.
+pub mod journal {
+    use super::{Made, Result, State, StateError};
+    use fs2::FileExt;
+    use std::fs::{File, OpenOptions};
+    use std::io::{Read, Seek, SeekFrom, Write};
+    use std::os::unix::fs::{FileExt as _, OpenOptionsExt};
+    use std::path::{Path, PathBuf};
+
+    const SIZE: u64 = 64 * 1024;
+
+    /// One journal entry: evid, count, ticket, customer, queue.
+    type Entry = (String, i64, i64, Vec<u8>, Vec<u8>);
+
+    pub fn path(statedb: &Path) -> PathBuf {
+        super::sibling(statedb, ".journal")
+    }
+
+    fn open(statedb: &Path) -> std::io::Result<File> {
+        let f = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(path(statedb))?;
+        if f.metadata()?.len() < SIZE {
+            f.allocate(SIZE)?;
+        }
+        Ok(f)
+    }
+
+    fn hex(b: &[u8]) -> String {
+        b.iter().map(|x| format!("{x:02x}")).collect()
+    }
+
+    fn unhex(s: &str) -> Option<Vec<u8>> {
+        (0..s.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
+            .collect()
+    }
+
+    /// Appends a made ticket; synced before it returns.
+    pub fn record(statedb: &Path, m: &Made, key: &str) -> std::io::Result<PathBuf> {
+        let f = open(statedb)?;
+        f.lock_exclusive()?;
+        let mut data = Vec::new();
+        (&f).read_to_end(&mut data)?;
+        let end = data.iter().position(|&b| b == 0).unwrap_or(data.len()) as u64;
+        let line = format!(
+            "T\t{}\t{}\t{}\t{}\t{}\t{key}\n",
+            m.evid,
+            m.count,
+            m.ticket,
+            hex(m.customer),
+            hex(m.queue)
+        );
+        f.write_all_at(line.as_bytes(), end)?;
+        f.sync_data()?;
+        let _ = FileExt::unlock(&f);
+        Ok(path(statedb))
+    }
+
+    /// Records what the journal holds in the DB, then empties it. A journal that cannot
+    /// be opened (a read-only folder) is left for a run that can.
+    pub fn replay(st: &mut State) -> Result<()> {
+        let Ok(mut f) = open(&st.path) else {
+            return Ok(());
+        };
+        let mut first = [0u8; 1];
+        if f.read_at(&mut first, 0).unwrap_or(0) == 0 || first[0] == 0 {
+            return Ok(());
+        }
+        let db = st.path.clone();
+        let err = StateError::at(&db);
+        f.lock_exclusive().map_err(&err)?;
+        let mut data = Vec::new();
+        f.seek(SeekFrom::Start(0)).map_err(&err)?;
+        f.read_to_end(&mut data).map_err(&err)?;
+        let end = data.iter().position(|&b| b == 0).unwrap_or(data.len());
+        let text = String::from_utf8_lossy(&data[..end]).into_owned();
+        let entries: Vec<Entry> = text
+            .lines()
+            .filter_map(|l| {
+                let p: Vec<&str> = l.split('\t').collect();
+                match p.as_slice() {
+                    ["T", evid, count, ticket, cust, queue, _key] => Some((
+                        evid.to_string(),
+                        count.parse().ok()?,
+                        ticket.parse().ok()?,
+                        unhex(cust)?,
+                        unhex(queue)?,
+                    )),
+                    _ => None,
+                }
+            })
+            .collect();
+        let now = crate::time::now();
+        st.write_durable(|tx| {
+            for (evid, count, ticket, customer, queue) in &entries {
+                let m = Made {
+                    evid,
+                    count: *count,
+                    ticket: *ticket,
+                    customer,
+                    queue,
+                };
+                super::ticket_recorded(tx, &m, now)?;
+            }
+            Ok(())
+        })?;
+        for (evid, count, ticket, _, _) in &entries {
+            log::warn!(
+                "evid {evid}: ticket {ticket} for count {count} recorded from the journal \
+                 (an earlier run made it but could not write the state DB)"
+            );
+        }
+        f.write_all_at(&vec![0u8; end], 0).map_err(&err)?;
+        f.sync_data().map_err(&err)?;
+        let _ = FileExt::unlock(&f);
+        f.flush().map_err(&err)?;
+        Ok(())
+    }
 }

@@ -64,20 +64,35 @@ pub fn run_cmd(g: &Global) -> Result<Summary, Failure> {
     Ok(summary)
 }
 
+/// A dry run's view of the state DB: read-only when it exists, else an empty scratch DB.
+fn dry_run_state(path: &std::path::Path) -> Result<State, StateError> {
+    match State::open_read(path)? {
+        Some(st) => Ok(st),
+        None => State::scratch(path, ""),
+    }
+}
+
 pub fn run(cfg: &Config, zenoss: Option<&Client>, dry_run: bool) -> Result<Summary, StateError> {
     let started = Instant::now();
-    let mut st = State::open(&cfg.statedb)?;
-    let lock = state::lock_file(&cfg.statedb, ".sweep").map_err(|e| {
-        let lock = format!("{}.sweep", cfg.statedb.display());
-        StateError::at(&cfg.statedb)(format!("cannot open the sweep lock ({lock}): {e}"))
-    })?;
-    if lock.try_lock_exclusive().is_err() {
-        return Ok(Summary {
-            skipped: true,
-            dry_run,
-            ..Summary::default()
-        });
-    }
+    // A dry run reads a scratch copy (nothing on disk is created or written) and needs no
+    // turn: it changes nothing another sweep could trip over.
+    let (mut st, lock) = if dry_run {
+        (dry_run_state(&cfg.statedb)?, None)
+    } else {
+        let st = State::open(&cfg.statedb)?;
+        let lock = state::lock_file(&cfg.statedb, ".sweep").map_err(|e| {
+            let what = format!("cannot open the sweep lock {}.sweep", cfg.statedb.display());
+            StateError::new(&cfg.statedb, state::io_words(&what, &e))
+        })?;
+        if lock.try_lock_exclusive().is_err() {
+            return Ok(Summary {
+                skipped: true,
+                dry_run,
+                ..Summary::default()
+            });
+        }
+        (st, Some(lock))
+    };
     let now = crate::time::now();
     let mut retrier = Retrier {
         cfg,

@@ -96,7 +96,7 @@ pub fn attempt_ticket(
         customer: &id,
         queue: &queue,
     };
-    st.write_durable(|tx| {
+    let recorded = st.write_durable(|tx| {
         state::ticket_made(tx, &made, now)?;
         if d.ack {
             let ack = NewWork {
@@ -108,7 +108,10 @@ pub fn attempt_ticket(
             state::add_pending(tx, &ack, now)?;
         }
         Ok(())
-    })?;
+    });
+    if let Err(e) = recorded {
+        return Err(unrecorded(&st.path, &made, &key, e));
+    }
     if !out.succeeded() {
         let status = if out.timed_out {
             "was killed at the timeout".to_string()
@@ -123,6 +126,24 @@ pub fn attempt_ticket(
         );
     }
     Ok(Attempt::Made(ticket))
+}
+
+/// The script made a ticket and the state DB would not take it: the ticket must not be
+/// lost from every record (a retry would make it twice). It goes to the journal, which
+/// the next run that can write records, and to the log and stderr with everything needed
+/// to find it in the ticket system.
+fn unrecorded(statedb: &Path, m: &state::Made, key: &str, e: StateError) -> StateError {
+    let kept = match state::journal::record(statedb, m, key) {
+        Ok(j) => format!("kept in {} for the next run that can write", j.display()),
+        Err(je) => format!("NOT kept: the journal cannot be written either ({je})"),
+    };
+    let msg = format!(
+        "ticket {} was made for evid {} count {} (idempotency key {key}) but could not be \
+         recorded: {}; {kept}",
+        m.ticket, m.evid, m.count, e.msg
+    );
+    log::error!("{msg}");
+    StateError::new(statedb, msg)
 }
 
 /// An attempt failed and the work stays owed: release the claim and set the next try.

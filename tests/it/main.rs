@@ -11,6 +11,7 @@ mod cli;
 mod concurrency;
 mod config_py2;
 mod files;
+mod state_db;
 mod sweep;
 mod ticket_script;
 mod zenoss_api;

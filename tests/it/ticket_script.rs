@@ -350,7 +350,10 @@ fn a_script_whose_detached_child_holds_stdout_is_answered_when_it_exits() {
             "INFO zen.zenticket: evid mailer-1: no [ZENOSS] section in {dir}/etc/zenticket.conf: acknowledge/close recorded as pending",
             "INFO zen.zenticket: ticket 57 for evid mailer-1 (customer nnl-00000, queue Front Line); acknowledge pending",
         ]);
-    assert!(took < std::time::Duration::from_secs(4), "waited {took:?} for the mailer");
+    assert!(
+        took < std::time::Duration::from_secs(4),
+        "waited {took:?} for the mailer"
+    );
     // Nothing is owed, so sweep makes no second ticket.
     t.again().args(["sweep"]).run().status(0);
     let made = std::fs::read_to_string(out.dir.join("made.txt")).unwrap();
