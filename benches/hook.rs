@@ -149,6 +149,26 @@ fn main() {
     let acks = z.methods().iter().filter(|m| *m == "acknowledge").count();
     assert_eq!(acks, rounds, "every ticket acknowledged");
 
+    // An MSP's config: 1,000 and 16,000 customer sections, each with its own groups. Each
+    // call reads the whole file, so this is the per-event cost of a large config.
+    let big = |n: usize| {
+        let path = d.join(format!("big-{n}.conf"));
+        let mut text = std::fs::read_to_string(&conf).expect("config");
+        text = text.replace("zenticket.db", &format!("zenticket-{n}.db"));
+        for i in 0..n {
+            text.push_str(&format!(
+                "\n[CUST{i}]\nid: c-{i}\nqueue: Q{i}\ngroup1: /Cust{i}\ngroup2: /Cust{i}/Network\n"
+            ));
+        }
+        std::fs::write(&path, text).expect("config");
+        path
+    };
+    let (conf_1k, conf_16k) = (big(1_000), big(16_000));
+    run_once(&mut hook("seen-evid", &conf_1k));
+    run_once(&mut hook("seen-evid", &conf_16k));
+    let sections_1k = measure(rounds.min(50), |_| hook("seen-evid", &conf_1k));
+    let sections_16k = measure(rounds.min(20), |_| hook("seen-evid", &conf_16k));
+
     let ms = |d: Duration| d.as_secs_f64() * 1000.0;
     println!("zenticket-hook bench, {rounds} rounds each (median / p90 wall time, peak RSS)");
     let row = |name: &str, s: &Stats| {
@@ -168,6 +188,8 @@ fn main() {
     row("hook: unchanged", &unchanged);
     row("hook: ticket (sh script)", &ticket);
     row("hook: ticket + acknowledge", &ticket_ack);
+    row("unchanged, 1,000 sections", &sections_1k);
+    row("unchanged, 16,000 sections", &sections_16k);
     let ratio = |a: &Stats, b: &Stats| ms(a.median) / ms(b.median);
     println!("ratios (median):");
     println!(
@@ -181,6 +203,11 @@ fn main() {
     println!(
         "  ticket+ack / ticket        {:.2}x  (the acknowledge call's share)",
         ratio(&ticket_ack, &ticket)
+    );
+    println!(
+        "  1,000 sections / 1 section {:.2}x, 16,000 sections / 1 section {:.2}x",
+        ratio(&sections_1k, &unchanged),
+        ratio(&sections_16k, &unchanged)
     );
     if let Some(s) = &sqlite {
         println!(

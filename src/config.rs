@@ -642,32 +642,76 @@ impl Config {
         }
     }
 
-    /// Where the state DB is, from a config that may not load: an event must be recorded
-    /// even when the config is broken, so that `sweep` can act on it once it is fixed.
-    pub fn salvage_statedb(file: &Path, env_zenhome: Option<PathBuf>) -> Option<PathBuf> {
+    /// Where the state DB and the log are, from a config that does not load: an event must
+    /// be recorded even then, in the DB `sweep` will read once the config is fixed. The
+    /// file is read as far as it can be (a byte order mark, a line Python 2 refused, an
+    /// error in another section do not stop it).
+    pub fn salvage(file: &Path, env_zenhome: Option<PathBuf>) -> Salvaged {
         let zenhome = zenhome_for(file, env_zenhome);
-        let from_file = std::fs::read(file)
+        let ini = std::fs::read(file)
             .ok()
-            .and_then(|d| RawIni::parse(&d).ok())
-            .and_then(|ini| {
-                let g = ini.section(b"GENERAL")?;
-                let (v, _) = ini.get(g, b"statedb")?;
-                let v = v.ok().filter(|v| !v.is_empty())?;
-                let r = Reader {
-                    file,
-                    ini: &ini,
-                    errors: Vec::new(),
-                };
-                Some(r.resolve(v))
-            });
-        from_file.or_else(|| zenhome.map(|z| z.join("var/zenticket.db")))
+            .and_then(|d| RawIni::parse_salvaging(&d));
+        let value = |key: &[u8]| -> Option<Vec<u8>> {
+            let ini = ini.as_ref()?;
+            let g = ini.section(b"GENERAL")?;
+            ini.get(g, key)?.0.ok().filter(|v| !v.is_empty())
+        };
+        let resolve = |v: Vec<u8>| {
+            use std::os::unix::ffi::OsStringExt;
+            let p = PathBuf::from(std::ffi::OsString::from_vec(v));
+            if p.is_absolute() {
+                p
+            } else {
+                file.parent().unwrap_or(Path::new(".")).join(p)
+            }
+        };
+        let statedb = match value(b"statedb") {
+            Some(v) => Some((resolve(v), true)),
+            None => zenhome
+                .as_ref()
+                .map(|z| (z.join("var/zenticket.db"), false)),
+        };
+        let logfile = match value(b"logfile") {
+            Some(v) if v == b"-" => Some(LogTarget::Stderr),
+            Some(v) => Some(LogTarget::File(resolve(v))),
+            None => zenhome.map(|z| LogTarget::File(z.join("log/zenticket.log"))),
+        };
+        Salvaged { statedb, logfile }
     }
+}
+
+/// What `Config::salvage` found in a config that does not load.
+pub struct Salvaged {
+    /// The state DB, and whether the file named it (false: the default under ZENHOME).
+    pub statedb: Option<(PathBuf, bool)>,
+    pub logfile: Option<LogTarget>,
 }
 
 fn read_zenoss(r: &mut Reader, z: &RawSection) -> Option<ZenossConfig> {
     let url = match r.text(z, "url") {
         Some((u, line)) => {
             let u = u.trim().trim_end_matches('/').to_string();
+            // `http://admin:pw@host` would carry the password into every message that
+            // names the URL (check-config, the log, stderr, the state DB's last_error).
+            let authority = u
+                .split("://")
+                .nth(1)
+                .unwrap_or("")
+                .split('/')
+                .next()
+                .unwrap_or("");
+            if authority.contains('@') {
+                r.err(
+                    z,
+                    "url",
+                    Some(line),
+                    "carries a user or password (`user:password@host`), which would show in \
+                     every message naming the URL: give the bare URL, and the credentials as \
+                     `user` and `password` (or `passwordfile`)"
+                        .into(),
+                );
+                return None;
+            }
             if !(u.starts_with("http://") || u.starts_with("https://")) {
                 r.err(
                     z,
@@ -754,6 +798,18 @@ fn read_password_file(r: &mut Reader, z: &RawSection, path: &Path) -> Option<Str
             return None;
         }
     };
+    if meta.is_dir() {
+        r.err(
+            z,
+            "passwordfile",
+            line,
+            format!(
+                "{} is a folder, not a file: name the file that holds the password",
+                path.display()
+            ),
+        );
+        return None;
+    }
     if meta.mode() & 0o077 != 0 {
         r.err(
             z,
@@ -796,18 +852,39 @@ fn warn_unknown(file: &Path, sect: &RawSection, known: &[&str], warnings: &mut V
     }
 }
 
+/// A group configured in more than one section: the last one in the file wins, as in the
+/// daemon, which is rarely what was meant. Indexed by group, so that a config of many
+/// thousands of sections (an MSP's) is checked in O(sections x groups), not pairwise.
 fn warn_overlaps(customers: &[Customer], warnings: &mut Vec<String>) {
-    for (i, a) in customers.iter().enumerate() {
-        for b in &customers[i + 1..] {
-            for (_, g) in &a.groups {
-                if !g.is_empty() && b.groups.iter().any(|(_, h)| h == g) {
-                    warnings.push(format!(
-                        "group {} is in [{}] and [{}]: its events go to [{}], the last one in the file (as the daemon did)",
-                        String::from_utf8_lossy(g), a.section, b.section, b.section
-                    ));
-                }
+    let mut by_group: std::collections::HashMap<&[u8], Vec<usize>> = Default::default();
+    for (i, c) in customers.iter().enumerate() {
+        for (_, g) in &c.groups {
+            let at = by_group.entry(g.as_slice()).or_default();
+            if !g.is_empty() && at.last() != Some(&i) {
+                at.push(i);
             }
         }
+    }
+    // (first section, second section, the group's place in the first): the order in which
+    // a reader of the file meets them.
+    let mut pairs: Vec<(usize, usize, usize, &[u8])> = Vec::new();
+    for (g, at) in by_group.iter().filter(|(_, at)| at.len() > 1) {
+        for (k, &i) in at.iter().enumerate() {
+            let place = customers[i]
+                .groups
+                .iter()
+                .position(|(_, h)| h.as_slice() == *g)
+                .unwrap_or(0);
+            pairs.extend(at[k + 1..].iter().map(|&j| (i, j, place, *g)));
+        }
+    }
+    pairs.sort_unstable();
+    for (i, j, _, g) in pairs {
+        let (a, b) = (&customers[i], &customers[j]);
+        warnings.push(format!(
+            "group {} is in [{}] and [{}]: its events go to [{}], the last one in the file (as the daemon did)",
+            String::from_utf8_lossy(g), a.section, b.section, b.section
+        ));
     }
 }
 

@@ -112,6 +112,46 @@ pub fn parse_int(name: &str, text: &str) -> Result<Option<i64>, String> {
 }
 
 impl Event {
+    /// The numbers' ranges, whatever the source (options, `--event-json`, a fetched or a
+    /// stored event), in the command line's words: a count of 1e19 stored as i64::MAX
+    /// would leave its evid `unchanged` for good.
+    pub fn check_numbers(&self) -> Result<(), String> {
+        if self.count.is_some_and(|c| c < 0) {
+            return Err("--count must be 0 or more".into());
+        }
+        if self.event_state.is_some_and(|s| !(0..=6).contains(&s)) {
+            return Err("--event-state must be 0..6 (0 New, 1 Acknowledged, 2 Suppressed, 3 Closed, 4 Cleared, 5 Dropped, 6 Aged)".into());
+        }
+        if self.severity.is_some_and(|s| !(0..=5).contains(&s)) {
+            return Err("--severity must be 0..5 (0 Clear .. 5 Critical)".into());
+        }
+        Ok(())
+    }
+
+    /// firstTime and lastTime are real times. Given on the command line or in
+    /// `--event-json`, a bad one is a usage error; from Zenoss or the state DB it is logged
+    /// and passed on as given (`bad_times`).
+    pub fn check_times(&self) -> Result<(), String> {
+        match self.bad_times().into_iter().next() {
+            Some((name, m)) => Err(format!("{name}: {m}")),
+            None => Ok(()),
+        }
+    }
+
+    /// (option, why) of each time that is not a real time.
+    pub fn bad_times(&self) -> Vec<(&'static str, String)> {
+        [
+            ("--first-time", &self.first_time),
+            ("--last-time", &self.last_time),
+        ]
+        .into_iter()
+        .filter_map(|(name, t)| {
+            let t = t.as_deref()?;
+            crate::time::parse(t).err().map(|m| (name, m))
+        })
+        .collect()
+    }
+
     /// Whether the call carried any text field: without one the event is fetched.
     pub fn has_text(&self) -> bool {
         [
@@ -232,11 +272,12 @@ impl Event {
                     )
                 }
                 "firstTime" | "lastTime" => {
+                    // Checked by `check_times`: strictly for what a user gave, leniently
+                    // for what Zenoss sent.
                     let text = match v {
                         Value::Number(n) => n.to_string(),
                         other => as_text(other).ok_or_else(bad)?,
                     };
-                    crate::time::parse(&text).map_err(|m| format!("{key}: {m}"))?;
                     if key == "firstTime" {
                         e.first_time = Some(text);
                     } else {
@@ -423,17 +464,8 @@ impl Fields {
             }
         };
         let count = int("--count", &self.count)?;
-        if count.is_some_and(|c| c < 0) {
-            return Err("--count must be 0 or more".into());
-        }
         let event_state = int("--event-state", &self.event_state)?;
-        if event_state.is_some_and(|s| !(0..=6).contains(&s)) {
-            return Err("--event-state must be 0..6 (0 New, 1 Acknowledged, 2 Suppressed, 3 Closed, 4 Cleared, 5 Dropped, 6 Aged)".into());
-        }
         let severity = int("--severity", &self.severity)?;
-        if severity.is_some_and(|s| !(0..=5).contains(&s)) {
-            return Err("--severity must be 0..5 (0 Clear .. 5 Critical)".into());
-        }
         let mut ev = Event {
             evid: self.evid.clone().unwrap_or_default(),
             count,
@@ -459,30 +491,88 @@ impl Fields {
             return Err("--evid is required".into());
         }
         check_evid(&ev.evid)?;
+        ev.check_numbers()?;
+        ev.check_times()?;
         Ok(ev)
     }
 }
 
+/// The most `--event-json` reads: an event is a few KiB (a 1 MiB message is the most
+/// Zenoss gives); more is a mistake, and must not cost the hook its memory.
+pub const MAX_EVENT_JSON: u64 = 16 << 20;
+
+/// The attribute names the hook reads; any other key is skipped as it is parsed, never
+/// kept (an export with a million keys costs no memory).
+const KEYS: &[&str] = &[
+    "evid",
+    "count",
+    "eventState",
+    "severity",
+    "prodState",
+    "DevicePriority",
+    "device",
+    "component",
+    "eventClass",
+    "ipAddress",
+    "summary",
+    "message",
+    "DeviceClass",
+    "DeviceGroups",
+    "firstTime",
+    "lastTime",
+];
+
+/// A JSON object of which only the keys in `KEYS` are kept.
+struct Known(Map<String, Value>);
+
+impl<'de> serde::Deserialize<'de> for Known {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Known, D::Error> {
+        struct Visit;
+        impl<'de> serde::de::Visitor<'de> for Visit {
+            type Value = Known;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("one JSON object keyed by Zenoss attribute names")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut m: A) -> Result<Known, A::Error> {
+                let mut out = Map::new();
+                while let Some(k) = m.next_key::<String>()? {
+                    if KEYS.contains(&k.as_str()) {
+                        out.insert(k, m.next_value::<Value>()?);
+                    } else {
+                        m.next_value::<serde::de::IgnoredAny>()?;
+                    }
+                }
+                Ok(Known(out))
+            }
+        }
+        d.deserialize_map(Visit)
+    }
+}
+
 /// Reads `--event-json PATH` (`-` = stdin): one JSON object keyed by Zenoss attribute
-/// names.
+/// names, at most MAX_EVENT_JSON bytes.
 pub fn read_json(path: &Path) -> Result<Event, String> {
-    let data = if path.as_os_str() == "-" {
-        let mut v = Vec::new();
-        std::io::Read::read_to_end(&mut std::io::stdin(), &mut v)
-            .map_err(|e| format!("--event-json -: cannot read stdin: {e}"))?;
-        v
+    use std::io::Read;
+    let name = path.display();
+    let mut data = Vec::new();
+    let read = if path.as_os_str() == "-" {
+        std::io::stdin()
+            .take(MAX_EVENT_JSON + 1)
+            .read_to_end(&mut data)
     } else {
-        std::fs::read(path).map_err(|e| format!("--event-json {}: {e}", path.display()))?
+        std::fs::File::open(path).and_then(|f| f.take(MAX_EVENT_JSON + 1).read_to_end(&mut data))
     };
-    let value: Value = serde_json::from_slice(&data)
-        .map_err(|e| format!("--event-json {}: not JSON: {e}", path.display()))?;
-    let obj = value.as_object().ok_or_else(|| {
-        format!(
-            "--event-json {}: expected one JSON object keyed by Zenoss attribute names",
-            path.display()
-        )
+    read.map_err(|e| format!("--event-json {name}: cannot read: {e}"))?;
+    if data.len() as u64 > MAX_EVENT_JSON {
+        return Err(format!(
+            "--event-json {name}: larger than {} MiB; one event is a few KiB",
+            MAX_EVENT_JSON >> 20
+        ));
+    }
+    let Known(obj) = serde_json::from_slice(&data).map_err(|e| {
+        format!("--event-json {name}: not one JSON object keyed by Zenoss attribute names: {e}")
     })?;
-    Event::from_json(obj).map_err(|m| format!("--event-json {}: {m}", path.display()))
+    Event::from_json(&obj).map_err(|m| format!("--event-json {name}: {m}"))
 }
 
 fn as_text(v: &Value) -> Option<String> {
@@ -500,11 +590,17 @@ fn json_int(
     by_name: impl Fn(&str) -> Option<i64>,
 ) -> Result<Option<i64>, String> {
     match v {
+        // A float only when whole and within i64: `f as i64` would saturate 1e19 to
+        // i64::MAX, a count no later occurrence could ever rise above.
         Value::Number(n) => n
             .as_i64()
-            .or_else(|| n.as_f64().filter(|f| f.fract() == 0.0).map(|f| f as i64))
+            .or_else(|| {
+                n.as_f64()
+                    .filter(|f| f.fract() == 0.0 && *f >= -9.2e18 && *f <= 9.2e18)
+                    .map(|f| f as i64)
+            })
             .map(Some)
-            .ok_or_else(|| format!("{key}: {n} is not a whole number")),
+            .ok_or_else(|| format!("{key}: {n} is not a whole number in range")),
         Value::String(s) => match by_name(s) {
             Some(n) => Ok(Some(n)),
             None => parse_int(key, s),

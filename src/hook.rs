@@ -70,6 +70,14 @@ pub fn run(g: &Global, fields: &Fields) -> Result<Report, Failure> {
     g.install_log(&cfg);
     let client = run::zenoss_client(&cfg)?;
     fetch_text(g, &cfg, client.as_ref(), fields, &mut ev)?;
+    ev.check_numbers()
+        .map_err(|m| Failure::usage(format!("evid {}: Zenoss's event: {m}", ev.evid)))?;
+    for (name, why) in ev.bad_times() {
+        log::warn!(
+            "evid {}: Zenoss's event: {name}: {why}; passed to the script as given",
+            ev.evid
+        );
+    }
     require_numbers(&ev, fields.clear)?;
     let hook = Hook {
         cfg: &cfg,
@@ -95,25 +103,48 @@ pub fn run(g: &Global, fields: &Fields) -> Result<Report, Failure> {
     Ok(report)
 }
 
-/// The config does not read: record the event anyway, so `sweep` can act on it once the
-/// config is fixed, and say where it went.
+/// The config does not read: record the event anyway, in the state DB the broken file
+/// names, so `sweep` acts on it once the config is fixed, log it where the file says, and
+/// say exactly where it went.
 fn record_despite_config(g: &Global, path: &Path, ev: &Event, mut msg: String) -> Failure {
     if g.dry_run || ev.count.is_none() {
         return Failure::usage(msg);
     }
-    let Some(db) = Config::salvage_statedb(path, run::env_zenhome()) else {
+    let found = Config::salvage(path, run::env_zenhome());
+    if let Some(target) = found.logfile {
+        crate::log::Logger::new(target, None, g.verbose).install();
+    }
+    let Some((db, named)) = found.statedb else {
+        msg.push_str(&format!(
+            "; evid {} NOT recorded: no statedb could be read from the config and ZENHOME is unknown",
+            ev.evid
+        ));
+        log::error!("{msg}");
         return Failure::usage(msg);
+    };
+    let whose = if named {
+        String::new()
+    } else {
+        " (the default: [GENERAL] statedb could not be read from the broken config; \
+          if it names another DB, move this event there by calling the hook again once the \
+          config is fixed)"
+            .to_string()
     };
     let why = format!("config error: {msg}");
     match work::record_undecided(&db, ev, &why) {
         Ok(true) => msg.push_str(&format!(
-            "; evid {} recorded in {} as pending for `sweep`",
+            "; evid {} recorded in {}{whose} as pending for `sweep`",
             ev.evid,
             db.display()
         )),
-        Ok(false) => msg.push_str(&format!("; evid {} recorded in {}", ev.evid, db.display())),
+        Ok(false) => msg.push_str(&format!(
+            "; evid {} recorded in {}{whose}",
+            ev.evid,
+            db.display()
+        )),
         Err(se) => msg.push_str(&format!("; evid {} NOT recorded: {se}", ev.evid)),
     }
+    log::error!("{msg}");
     Failure::usage(msg)
 }
 
@@ -332,12 +363,8 @@ impl Hook<'_> {
             note_title: &self.cfg.notetitle,
         };
         let (args, cut) = script::argv(ev, &ctx);
-        for field in &cut {
-            log::warn!(
-                "evid {}: {field} was {} bytes or longer, over Linux's limit for one argument; cut to 131071 bytes",
-                ev.evid,
-                crate::event::MAX_ARG
-            );
+        for what in &cut {
+            log::warn!("evid {}: {what}", ev.evid);
         }
         let Some(path) = &self.cfg.ticketscript else {
             report.kind = Kind::TicketFailed;

@@ -22,8 +22,11 @@ pub struct Context<'a> {
     pub note_title: &'a [u8],
 }
 
-/// The daemon's argv (after the script path), and the names of fields cut to fit.
-pub fn argv(ev: &Event, ctx: &Context) -> (Vec<OsString>, Vec<&'static str>) {
+/// The daemon's argv (after the script path), and what had to be altered to make it
+/// one, for the log: a value Linux refuses as one argument (128 KiB or more) is cut to
+/// 131,071 bytes at a character boundary, and a NUL byte, which no argument can carry, is
+/// passed as the two characters `\0`. Nothing else is ever altered.
+pub fn argv(ev: &Event, ctx: &Context) -> (Vec<OsString>, Vec<String>) {
     let t = |v: &Option<Vec<u8>>| v.clone().unwrap_or_default();
     let n = |v: Option<i64>| v.map(|n| n.to_string().into_bytes()).unwrap_or_default();
     let time = |v: &Option<String>| -> Vec<u8> {
@@ -56,13 +59,34 @@ pub fn argv(ev: &Event, ctx: &Context) -> (Vec<OsString>, Vec<&'static str>) {
     let mut out = Vec::with_capacity(30);
     let mut cut = Vec::new();
     for (flag, mut value) in pairs {
+        if value.contains(&0) {
+            value = escape_nul(&value);
+            cut.push(format!(
+                "{flag} held NUL bytes, which no argument can carry; each is passed as \\0"
+            ));
+        }
         if cut_to_arg_limit(&mut value) {
-            cut.push(flag);
+            cut.push(format!(
+                "{flag} was {} bytes or longer, over Linux's limit for one argument; cut to 131071 bytes",
+                crate::event::MAX_ARG
+            ));
         }
         out.push(OsString::from(flag));
         out.push(OsString::from_vec(value));
     }
     (out, cut)
+}
+
+fn escape_nul(v: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(v.len() + 8);
+    for &b in v {
+        if b == 0 {
+            out.extend_from_slice(b"\\0");
+        } else {
+            out.push(b);
+        }
+    }
+    out
 }
 
 /// The same for one ticket attempt, every attempt: (evid, count) and nothing else.

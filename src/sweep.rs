@@ -64,6 +64,29 @@ pub fn run_cmd(g: &Global) -> Result<Summary, Failure> {
     Ok(summary)
 }
 
+/// Events recorded in the default state DB while the config was broken, when the config
+/// (fixed since) names another: nothing sweeps them there, so say so every run.
+fn stray_events(cfg: &Config) -> Option<String> {
+    let default = cfg.zenhome.as_ref()?.join("var/zenticket.db");
+    if default == cfg.statedb {
+        return None;
+    }
+    let st = State::open_read(&default).ok()??;
+    let owed = st
+        .read(|c| c.query_row("SELECT count(*) FROM pending", [], |r| r.get::<_, i64>(0)))
+        .ok()?;
+    (owed > 0).then(|| {
+        format!(
+            "{owed} piece(s) of owed work wait in {} (recorded there while the config could not \
+             be read), not in the statedb {} this config names: run `zenticket-hook --config \
+             <a config with statedb: {}> sweep` once, or move them",
+            default.display(),
+            cfg.statedb.display(),
+            default.display()
+        )
+    })
+}
+
 /// A dry run's view of the state DB: read-only when it exists, else an empty scratch DB.
 fn dry_run_state(path: &std::path::Path) -> Result<State, StateError> {
     match State::open_read(path)? {
@@ -120,6 +143,10 @@ pub fn run(cfg: &Config, zenoss: Option<&Client>, dry_run: bool) -> Result<Summa
         },
     };
     sweep.autoclear_and_prune()?;
+    if let Some(note) = stray_events(cfg) {
+        log::warn!("sweep: {note}");
+        sweep.sum.notes.push(note);
+    }
     sweep.sum.took = started.elapsed().as_secs_f64();
     drop(lock);
     Ok(sweep.sum)

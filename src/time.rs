@@ -17,6 +17,8 @@ pub fn now() -> f64 {
 
 /// Epoch seconds above this are taken as milliseconds (1e11 s is in the year 5138).
 const MS_THRESHOLD: f64 = 1e11;
+/// 9999-12-31 23:59:59 UTC: no time Zenoss writes is later, and no later one formats.
+const MAX_EPOCH: f64 = 253_402_300_799.0;
 
 /// Parses every time format of SPEC section 1 into epoch seconds.
 pub fn parse(text: &str) -> Result<f64, String> {
@@ -28,7 +30,13 @@ pub fn parse(text: &str) -> Result<f64, String> {
         && t.bytes().filter(|&b| b == b'.').count() <= 1
     {
         let n: f64 = t.parse().map_err(|_| format!("{t:?} is not a time"))?;
-        return Ok(if n > MS_THRESHOLD { n / 1000.0 } else { n });
+        let secs = if n > MS_THRESHOLD { n / 1000.0 } else { n };
+        if !secs.is_finite() || secs > MAX_EPOCH {
+            return Err(format!(
+                "{t:?} is not a time (as epoch seconds or milliseconds it is after the year 9999)"
+            ));
+        }
+        return Ok(secs);
     }
     parse_calendar(t).ok_or_else(|| {
         format!(
@@ -57,7 +65,7 @@ fn parse_calendar(t: &str) -> Option<f64> {
     }
     let (y, mo, d) = (num(&b[0..4])?, num(&b[5..7])?, num(&b[8..10])?);
     let (h, mi, s) = (num(&b[11..13])?, num(&b[14..16])?, num(&b[17..19])?);
-    if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || s > 60 {
+    if !(1..=12).contains(&mo) || d < 1 || d > days_in_month(y, mo) || h > 23 || mi > 59 || s > 60 {
         return None;
     }
     let mut rest = &b[19..];
@@ -82,6 +90,10 @@ fn parse_calendar(t: &str) -> Option<f64> {
                 [b':', m1, m2] | [m1, m2] => num(&[*m1, *m2])?,
                 _ => return None,
             };
+            // Real offsets run from -12:00 to +14:00.
+            if hh > 14 || mm > 59 {
+                return None;
+            }
             let off = hh * 3600 + mm * 60;
             Some(if *sign == b'-' { -off } else { off })
         }
@@ -92,6 +104,15 @@ fn parse_calendar(t: &str) -> Option<f64> {
         None => local_to_epoch(y, mo, d, h, mi, s)?,
     };
     Some(secs as f64 + frac)
+}
+
+fn days_in_month(y: i64, m: i64) -> i64 {
+    match m {
+        4 | 6 | 9 | 11 => 30,
+        2 if (y % 4 == 0 && y % 100 != 0) || y % 400 == 0 => 29,
+        2 => 28,
+        _ => 31,
+    }
 }
 
 /// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
@@ -210,6 +231,32 @@ mod tests {
             "None",
         ] {
             assert!(parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn impossible_times_are_not_times() {
+        let nines = "9".repeat(400);
+        // (text, is a real time)
+        let table: &[(&str, bool)] = &[
+            ("99999999999999999999", false),
+            (&nines, false),
+            ("253402300799", true),
+            ("253402300799000", true),
+            ("253402300800000", false),
+            ("2024-02-30 10:00:00", false),
+            ("2024-02-29 10:00:00", true),
+            ("2023-02-29 10:00:00", false),
+            ("1900-02-29 10:00:00", false),
+            ("2000-02-29 10:00:00", true),
+            ("2024-04-31T10:00:00Z", false),
+            ("2024-04-30T10:00:00+99:99", false),
+            ("2024-04-30T10:00:00+14:00", true),
+            ("2024-04-30T10:00:00-12:00", true),
+            ("2024-04-30T10:00:00+05:60", false),
+        ];
+        for (text, real) in table {
+            assert_eq!(parse(text).is_ok(), *real, "{text}");
         }
     }
 }

@@ -409,6 +409,9 @@ impl Retrier<'_> {
         let Some(mut ev) = Self::stored_event(d) else {
             return self.fail(d, "the stored event is missing or damaged");
         };
+        if let Err(m) = ev.check_numbers() {
+            return self.fail(d, &format!("the stored event does not read: {m}"));
+        }
         // Recorded without text (Zenoss was down when the hook ran): fetch it now.
         if let (false, Some(z)) = (ev.has_text(), self.zenoss) {
             match fetch(z, &mut ev) {

@@ -157,7 +157,17 @@ impl Client {
         resp.into_reader()
             .take(64 << 20)
             .read_to_end(&mut raw)
-            .map_err(|e| ZenossError::Connect(format!("reading the reply: {e}")))?;
+            .map_err(|e| {
+                // A Zenoss that answers too slowly mid-reply is a timeout, not a refusal.
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock
+                ) {
+                    ZenossError::Timeout(format!("reading the reply: {e}"))
+                } else {
+                    ZenossError::Connect(format!("reading the reply: {e}"))
+                }
+            })?;
         decode_reply(&raw)
     }
 

@@ -88,10 +88,31 @@ pub enum ParseError {
     Parsing { lines: Vec<(usize, String)> },
 }
 
+/// A line as an error may show it: a line whose first word names a secret (`password
+/// S3cret`, with its colon forgotten) shows only that word. The error can end up as a
+/// Zenoss event (`/Cmd/Failed`) that every operator sees.
+fn shown(text: &str) -> String {
+    let first = text
+        .trim_start()
+        .split(|c: char| c.is_ascii_whitespace() || c == ':' || c == '=')
+        .next()
+        .unwrap_or("");
+    let lower = first.to_ascii_lowercase();
+    let secret = ["password", "passwd", "apikey", "api_key", "secret", "token"]
+        .iter()
+        .any(|w| lower.contains(w));
+    if secret && first.len() < text.trim().len() {
+        format!("{first} ... (value hidden: it may be a secret)")
+    } else {
+        text.to_string()
+    }
+}
+
 impl fmt::Display for ParseError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             ParseError::MissingSectionHeader { line, text } => {
+                let text = shown(text);
                 write!(f, "line {line}: {text:?} comes before any [section] header")
             }
             ParseError::Parsing { lines } => {
@@ -100,7 +121,7 @@ impl fmt::Display for ParseError {
                     if i > 0 {
                         write!(f, ", ")?;
                     }
-                    write!(f, "line {n}: {t:?}")?;
+                    write!(f, "line {n}: {:?}", shown(t))?;
                 }
                 write!(f, " (expected `key: value`, `key = value` or `[section]`)")
             }
@@ -177,6 +198,9 @@ impl RawIni {
         let mut cur: Option<Option<usize>> = None;
         let mut optname: Option<Vec<u8>> = None;
         let mut bad = Vec::new();
+        // Section name -> place: a repeated header merges into the first (Python 2 did),
+        // found without a scan, so an MSP's thousands of sections parse in linear time.
+        let mut index: std::collections::HashMap<Vec<u8>, usize> = Default::default();
 
         for (idx, line) in lines(data).enumerate() {
             let lineno = idx + 1;
@@ -204,7 +228,7 @@ impl RawIni {
                 continue;
             }
             if let Some(name) = section_header(line) {
-                if let Some(i) = ini.sections.iter().position(|s| s.name == name) {
+                if let Some(&i) = index.get(name) {
                     cur = Some(Some(i));
                 } else if name == b"DEFAULT" {
                     cur = Some(None);
@@ -216,6 +240,7 @@ impl RawIni {
                     };
                     s.entries
                         .push((b"__name__".to_vec(), vec![name.to_vec()], lineno));
+                    index.insert(name.to_vec(), ini.sections.len());
                     ini.sections.push(s);
                     cur = Some(Some(ini.sections.len() - 1));
                 }
@@ -240,6 +265,28 @@ impl RawIni {
             return Err(ParseError::Parsing { lines: bad });
         }
         Ok(ini)
+    }
+
+    /// As much of a broken file as can be read: a UTF-8 byte order mark is skipped and the
+    /// lines Python 2 refused are left out. For finding `statedb` and `logfile` when the
+    /// config does not load, so that an event is still recorded where `sweep` looks.
+    pub fn parse_salvaging(data: &[u8]) -> Option<RawIni> {
+        let data = data.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(data);
+        let mut lines: Vec<&[u8]> = data.split(|&b| b == b'\n').collect();
+        for _ in 0..8 {
+            let joined = lines.join(&b'\n');
+            let bad: Vec<usize> = match RawIni::parse(&joined) {
+                Ok(ini) => return Some(ini),
+                Err(ParseError::MissingSectionHeader { line, .. }) => vec![line],
+                Err(ParseError::Parsing { lines }) => lines.iter().map(|(n, _)| *n).collect(),
+            };
+            for n in bad {
+                if let Some(l) = lines.get_mut(n.wrapping_sub(1)) {
+                    *l = b"";
+                }
+            }
+        }
+        None
     }
 
     fn section_mut(&mut self, idx: Option<usize>) -> &mut RawSection {

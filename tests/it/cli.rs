@@ -72,7 +72,9 @@ fn unreadable_config_exits_2_and_names_it() {
         ])
         .run();
     out.status(2).stdout("").stderr(
-        "zenticket-hook: /nonexistent/zenticket.conf: cannot read: No such file or directory (os error 2)\n",
+        "zenticket-hook: /nonexistent/zenticket.conf: cannot read: No such file or directory \
+         (os error 2); evid e NOT recorded: no statedb could be read from the config and ZENHOME \
+         is unknown\n",
     );
 }
 

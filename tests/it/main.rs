@@ -6,6 +6,7 @@
 
 mod common;
 
+mod bad_input;
 mod chaos;
 mod cli;
 mod concurrency;
