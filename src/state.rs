@@ -279,11 +279,21 @@ impl State {
             return Ok(None);
         }
         check_file(path)?;
-        let conn = Connection::open_with_flags(
-            path,
-            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )
-        .map_err(|e| err(sql_words(path, &e)))?;
+        use rusqlite::OpenFlags;
+        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let conn = Connection::open_with_flags(path, flags)
+            .and_then(|c| {
+                c.query_row("PRAGMA user_version", [], |_| Ok(()))
+                    .map(|_| c)
+            })
+            .or_else(|e| {
+                // A WAL DB whose `-shm` is gone cannot be read where nothing can be
+                // written (a read-only mount); nobody can change it there either, so it is
+                // read as immutable.
+                let uri = format!("file:{}?immutable=1", uri_path(path));
+                Connection::open_with_flags(uri, flags | OpenFlags::SQLITE_OPEN_URI).map_err(|_| e)
+            })
+            .map_err(|e| err(sql_words(path, &e)))?;
         conn.busy_timeout(std::time::Duration::from_secs(30))
             .map_err(|e| StateError::new(path, e))?;
         let state = State {
@@ -848,6 +858,20 @@ fn check_file(path: &Path) -> Result<()> {
         )));
     }
     Ok(())
+}
+
+/// A path as the path part of an SQLite `file:` URI.
+fn uri_path(path: &Path) -> String {
+    use std::os::unix::ffi::OsStrExt;
+    let mut out = String::new();
+    for &b in path.as_os_str().as_bytes() {
+        if b.is_ascii_alphanumeric() || b"/-_.~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
 }
 
 fn sibling(path: &Path, suffix: &str) -> PathBuf {

@@ -178,3 +178,55 @@ fn a_dry_run_creates_and_writes_nothing() {
         db
     );
 }
+
+#[test]
+fn a_read_only_mount_is_named_as_such() {
+    let t = Test::new();
+    let Some(_fs) = Tmpfs::mount(&t.path().join("var"), "1m") else {
+        return;
+    };
+    t.clone().event("ro-0", 1).run().status(0);
+    let remount = Command::new("mount")
+        .args(["-o", "remount,ro"])
+        .arg(t.path().join("var"))
+        .status()
+        .expect("mount");
+    assert!(remount.success());
+    let out = t.again().event("ro-1", 1).run();
+    out.status(1).stdout("").stderr(
+        "zenticket-hook: evid ro-1: state DB {dir}/var/zenticket.db: cannot create or open its \
+         lock file {dir}/var/zenticket.db.lock: the file system is mounted read-only; put the \
+         state DB on a writable one ([GENERAL] statedb) (Read-only file system (os error 30))\n",
+    );
+    assert_eq!(out.calls().len(), 1, "no script ran");
+    // `state` only reads: it works on the read-only mount.
+    let state = t.again().args(["state"]).run();
+    state.status(0).stderr("");
+    assert!(
+        state.stdout.starts_with(
+            "ro-0 count 1 state New tickets [1001] customer nnl-00000 queue Front Line updated "
+        ),
+        "{}",
+        state.stdout
+    );
+}
+
+#[test]
+fn a_log_file_planted_as_a_link_is_refused_in_words() {
+    let t = Test::new();
+    std::fs::create_dir_all(t.path().join("log")).unwrap();
+    std::os::unix::fs::symlink("/dev/null", t.path().join("log/zenticket.log")).unwrap();
+    let out = t.event("link-1", 1).run();
+    out.status(0);
+    let first = out.stderr.lines().next().unwrap_or("");
+    assert_eq!(
+        first,
+        format!(
+            "zenticket-hook: cannot write log {}/log/zenticket.log: it is a symbolic link; \
+             refusing to follow it (Too many levels of symbolic links (os error 40)); the line was: \
+             {}",
+            out.dir.display(),
+            first.split("; the line was: ").nth(1).unwrap_or("")
+        )
+    );
+}

@@ -113,6 +113,10 @@ fn every_failure_kind_is_told_apart_and_left_pending() {
             "did not answer in time",
         ),
         (Fault::Drop, "cannot connect to Zenoss"),
+        (
+            Fault::Trickle(Duration::from_millis(100)),
+            "Zenoss did not answer in time: reading the reply",
+        ),
     ];
     for (fault, words) in cases {
         let z = Zenoss::start(Version::V6);

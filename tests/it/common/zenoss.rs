@@ -34,6 +34,8 @@ pub enum Fault {
     Hang(Duration),
     /// Close the connection without answering.
     Drop,
+    /// Answer, but a byte of the body every this long (a Zenoss under load trickling).
+    Trickle(Duration),
 }
 
 /// One event as Zenoss holds it.
@@ -293,6 +295,14 @@ fn serve(stream: TcpStream, shared: &Arc<Mutex<Inner>>, base: &str) -> std::io::
         "HTTP/1.1 {status} {reason}\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\n{location}Connection: close\r\n\r\n",
         reply.len()
     )?;
+    if let Some(Fault::Trickle(d)) = &extra {
+        for b in reply.as_bytes() {
+            out.write_all(&[*b])?;
+            out.flush()?;
+            std::thread::sleep(*d);
+        }
+        return Ok(());
+    }
     out.write_all(reply.as_bytes())?;
     out.flush()
 }
@@ -374,6 +384,12 @@ fn answer(
                 wrap(json!({"success": true, "data": {"total": 0, "updated": 0}})),
             ),
             Fault::Drop => (0, "", Some(Fault::Drop), String::new()),
+            Fault::Trickle(d) => (
+                200,
+                "application/json",
+                Some(Fault::Trickle(d)),
+                wrap(json!({"success": true, "data": {"total": 0, "updated": 0}})),
+            ),
         };
     }
     if path != "/zport/dmd/evconsole_router" {
