@@ -27,6 +27,9 @@ pub const GENERAL_KEYS: &[&str] = &[
     "retries",
     "retrywindow",
     "retrydelay",
+    "retrymaxdelay",
+    "breakafter",
+    "reconcile",
 ];
 pub const FILTER_KEYS: &[&str] = &[
     "skipmessage",
@@ -178,10 +181,17 @@ pub struct Config {
     pub notetitle: Vec<u8>,
     pub collector: Option<Vec<u8>>,
     pub matchsubgroups: bool,
+    /// A cap on attempts within the window; 0 = none (work is retried until the window
+    /// has passed).
     pub retries: u32,
+    /// Seconds after work was first owed during which it is retried; then it is given up.
     pub retrywindow: u64,
-    /// Seconds before the first retry; each further one waits twice as long (max 1 h).
+    /// Seconds before the first retry; each further one waits twice as long ...
     pub retrydelay: u64,
+    /// ... but never longer than this.
+    pub retrymaxdelay: u64,
+    /// Consecutive script failures that open the breaker; 0 = never.
+    pub breakafter: u32,
     pub filters: Filters,
     pub customers: Vec<Customer>,
     pub zenoss: Option<ZenossConfig>,
@@ -458,9 +468,11 @@ impl Reader<'_> {
             .map(|x| x.0)
             .filter(|c| !c.is_empty());
         let matchsubgroups = self.boolean(g, "matchsubgroups", false);
-        let retries = self.uint(g, "retries", 5).min(u32::MAX as u64) as u32;
+        let retries = self.uint(g, "retries", 0).min(u32::MAX as u64) as u32;
         let retrywindow = self.uint(g, "retrywindow", 86400);
         let retrydelay = self.uint(g, "retrydelay", 60);
+        let retrymaxdelay = self.uint(g, "retrymaxdelay", 600).max(retrydelay);
+        let breakafter = self.uint(g, "breakafter", 3).min(u32::MAX as u64) as u32;
         warn_unknown(self.file, g, GENERAL_KEYS, warnings);
 
         Config {
@@ -479,6 +491,8 @@ impl Reader<'_> {
             retries,
             retrywindow,
             retrydelay,
+            retrymaxdelay,
+            breakafter,
             filters: Filters::default(),
             customers: Vec::new(),
             zenoss: None,

@@ -8,6 +8,8 @@ use crate::event::Event;
 pub enum Kind {
     Ticket,
     TicketFailed,
+    /// The breaker is open: the ticket is owed, for `sweep`.
+    TicketDeferred,
     Unchanged,
     SeenAcknowledged,
     FilteredClosed,
@@ -21,6 +23,7 @@ impl Kind {
         match self {
             Kind::Ticket => "ticket",
             Kind::TicketFailed => "ticket-failed",
+            Kind::TicketDeferred => "ticket-deferred",
             Kind::Unchanged => "unchanged",
             Kind::SeenAcknowledged => "seen-acknowledged",
             Kind::FilteredClosed => "filtered-closed",

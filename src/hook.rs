@@ -386,6 +386,22 @@ impl Hook<'_> {
             };
             return Ok(());
         }
+        let count = ev.count.unwrap_or(0);
+        let key = WorkKey::new(&ev.evid, What::Ticket, count);
+        let breaker = st.read(state::breaker)?;
+        if let Some(since) = breaker.open_since {
+            // The ticket system is failing: do not hold one of zenactiond's command slots
+            // for it. The ticket is owed; the outage is reported once, by sweep.
+            let note = format!(
+                "deferred: the ticket script failed {} times in a row; breaker open since {}",
+                breaker.failures,
+                crate::time::log_format(since)
+            );
+            st.write(|tx| state::defer(tx, &key, &note))?;
+            report.kind = Kind::TicketDeferred;
+            report.reason = format!("{}; {note}: owed, for `zenticket-hook sweep`", d.reason);
+            return Ok(());
+        }
         let claim = self.cfg.zenoss.is_some().then_some(me);
         match work::attempt_ticket(self.cfg, st, ev, d, (path, &args), claim)? {
             Attempt::Made(ticket) => {
@@ -395,9 +411,8 @@ impl Hook<'_> {
                 }
             }
             Attempt::Failed(why) => {
-                let count = ev.count.unwrap_or(0);
-                let key = WorkKey::new(&ev.evid, What::Ticket, count);
                 work::attempt_failed(self.cfg, st, &key, &why)?;
+                work::script_failed(self.cfg, st, &why)?;
                 log::error!(
                     "evid {}: ticket failed: {why}; kept pending for `zenticket-hook sweep` (argv: {})",
                     ev.evid,

@@ -5,12 +5,14 @@
 //! (one event, from any source, validated), `decide` (the daemon's rules, pure), `state`
 //! (the SQLite state DB), `script` (running the ticket script), `zenoss` (the JSON API),
 //! `work` (owed work: attempts, retries, claims, give-up), `hook` (one event end to end),
-//! `sweep` (the cron companion), `output` (what is printed), `log` (the daemon's log
+//! `sweep` (the cron companion), `health` (`status` and the tool's own events in Zenoss),
+//! `output` (what is printed), `log` (the daemon's log
 //! format), `time` (Zenoss's time forms), `run` (global options and the exit status).
 
 pub mod config;
 pub mod decide;
 pub mod event;
+pub mod health;
 pub mod hook;
 pub mod log;
 pub mod output;

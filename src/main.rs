@@ -8,7 +8,7 @@ use clap::{Parser, Subcommand};
 use std::io::Write;
 use std::path::PathBuf;
 use zenticket_hook::run::{Failure, Global};
-use zenticket_hook::{event, hook, output, state, sweep};
+use zenticket_hook::{event, health, hook, output, state, sweep, work};
 
 #[derive(Parser)]
 #[command(
@@ -48,6 +48,24 @@ enum Cmd {
         /// Only this evid
         #[arg(long)]
         evid: Option<String>,
+        /// Only rows with given-up work
+        #[arg(long)]
+        given_up: bool,
+    },
+    /// Health at a glance: owed work, oldest, given up, breaker, last sweep, last ticket
+    Status {
+        /// One Nagios plugin line with performance data; exit 0 OK, 1 WARNING, 2 CRITICAL
+        #[arg(long)]
+        nagios: bool,
+    },
+    /// Put given-up work back in the queue (the same idempotency key)
+    Requeue {
+        /// The given-up work of this evid
+        #[arg(long, required_unless_present = "all", conflicts_with = "all")]
+        evid: Option<String>,
+        /// All given-up work
+        #[arg(long)]
+        all: bool,
     },
 }
 
@@ -90,7 +108,17 @@ fn try_main() -> Result<i32, Failure> {
             Ok(0)
         }
         Some(Cmd::CheckConfig) => check_config(&g),
-        Some(Cmd::State { evid }) => show_state(&g, evid.as_deref()),
+        Some(Cmd::State { evid, given_up }) => show_state(&g, evid.as_deref(), given_up),
+        Some(Cmd::Status { nagios }) => {
+            let (code, line, value) = health::status(&g, nagios)?;
+            output::print(g.json, &line, &value);
+            Ok(code)
+        }
+        Some(Cmd::Requeue { evid, .. }) => {
+            let line = work::requeue(&g, evid.as_deref())?;
+            output::print(g.json, &line, &serde_json::json!({"requeued": line}));
+            Ok(0)
+        }
     }
 }
 
@@ -124,9 +152,9 @@ fn check_config(g: &Global) -> Result<i32, Failure> {
     Ok(0)
 }
 
-fn show_state(g: &Global, evid: Option<&str>) -> Result<i32, Failure> {
+fn show_state(g: &Global, evid: Option<&str>, given_up: bool) -> Result<i32, Failure> {
     let cfg = g.load_config()?;
-    let rows = state::list(&cfg.statedb, evid)
+    let rows = state::list(&cfg.statedb, evid, given_up)
         .map_err(|e| Failure::retry(e.to_string()))?
         .ok_or_else(|| {
             Failure::usage(format!(

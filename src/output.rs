@@ -214,13 +214,22 @@ pub fn state(out: &mut dyn Write, rows: &[Listing], json: bool) -> std::io::Resu
                 .last_error
                 .as_ref()
                 .map_or(String::new(), |e| format!(", last error: {e}"));
-            writeln!(
-                out,
-                "  pending {}{count}: {} attempt(s), next try {}{last}",
-                p.what,
-                p.attempts,
-                crate::time::log_format(p.next_try),
-            )?;
+            match p.given_up {
+                None => writeln!(
+                    out,
+                    "  pending {}{count}: {} attempt(s), next try {}{last}",
+                    p.what,
+                    p.attempts,
+                    crate::time::log_format(p.next_try),
+                )?,
+                Some(at) => writeln!(
+                    out,
+                    "  given up {}{count} at {}: {}",
+                    p.what,
+                    crate::time::log_format(at),
+                    p.given_up_reason.as_deref().unwrap_or("")
+                )?,
+            }
         }
     }
     Ok(())
@@ -228,15 +237,24 @@ pub fn state(out: &mut dyn Write, rows: &[Listing], json: bool) -> std::io::Resu
 
 fn state_json(s: &Listing) -> Value {
     let r = &s.row;
+    let work = |p: &crate::state::PendingRow| {
+        let mut v = json!({
+            "what": p.what.as_str(), "count": p.count, "attempts": p.attempts,
+            "last_error": p.last_error, "next_try": p.next_try,
+            "claimed_by": p.claimed_by, "owed_since": p.created,
+        });
+        if let Some(at) = p.given_up {
+            v["given_up_at"] = json!(at);
+            v["reason"] = json!(p.given_up_reason);
+        }
+        v
+    };
     json!({
         "evid": r.evid, "count": r.count, "event_state": r.event_state,
         "tickets": s.tickets, "customer": lossy_opt(&r.customer), "queue": lossy_opt(&r.queue),
         "cleared": r.cleared,
-        "pending": s.pending.iter().map(|p| json!({
-            "what": p.what.as_str(), "count": p.count, "attempts": p.attempts,
-            "last_error": p.last_error, "next_try": p.next_try,
-            "claimed_by": p.claimed_by,
-        })).collect::<Vec<_>>(),
+        "pending": s.pending.iter().filter(|p| p.given_up.is_none()).map(work).collect::<Vec<_>>(),
+        "given_up": s.pending.iter().filter(|p| p.given_up.is_some()).map(work).collect::<Vec<_>>(),
         "updated": r.updated,
     })
 }

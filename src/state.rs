@@ -52,6 +52,11 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY(evid, what, count)
     ) WITHOUT ROWID;
     CREATE INDEX pending_next_try ON pending(next_try);",
+    // 2: given-up work is kept (with when and why) instead of deleted; `meta` holds the
+    // breaker, the last sweep and which alerts Zenoss has been sent.
+    "ALTER TABLE pending ADD COLUMN given_up REAL;
+    ALTER TABLE pending ADD COLUMN given_up_reason TEXT;
+    CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL, at REAL NOT NULL) WITHOUT ROWID;",
 ];
 
 /// A state DB failure, naming the DB. Built from a `rusqlite::Error` (or any message)
@@ -208,6 +213,10 @@ pub struct PendingRow {
     pub next_try: f64,
     pub claimed_by: Option<String>,
     pub claimed_at: Option<f64>,
+    pub created: f64,
+    /// When and why it was given up; None while it is owed.
+    pub given_up: Option<f64>,
+    pub given_up_reason: Option<String>,
 }
 
 impl State {
@@ -483,7 +492,8 @@ impl State {
         let mut stmt = self
             .conn
             .prepare_cached(
-                "SELECT evid, what, count, attempts, last_error, next_try, claimed_by, claimed_at \
+                "SELECT evid, what, count, attempts, last_error, next_try, claimed_by, claimed_at, \
+                 created, given_up, given_up_reason \
                  FROM pending WHERE evid = ?1 ORDER BY created, what, count",
             )
             .map_err(|e| self.err(e))?;
@@ -504,7 +514,8 @@ pub struct Listing {
 
 /// What the state DB at `path` holds (of one evid, or all), or None when there is no DB
 /// yet: `state` must not create one.
-pub fn list(path: &Path, evid: Option<&str>) -> Result<Option<Vec<Listing>>> {
+/// With `given_up_only`, only the rows that have given-up work.
+pub fn list(path: &Path, evid: Option<&str>, given_up_only: bool) -> Result<Option<Vec<Listing>>> {
     let Some(st) = State::open_read(path)? else {
         return Ok(None);
     };
@@ -512,6 +523,9 @@ pub fn list(path: &Path, evid: Option<&str>) -> Result<Option<Vec<Listing>>> {
     for row in st.rows(evid)? {
         let tickets = st.tickets(&row.evid)?;
         let pending = st.pending(&row.evid)?;
+        if given_up_only && pending.iter().all(|p| p.given_up.is_none()) {
+            continue;
+        }
         out.push(Listing {
             row,
             tickets,
@@ -543,6 +557,9 @@ fn map_pending(r: &rusqlite::Row) -> rusqlite::Result<PendingRow> {
         next_try: r.get(5)?,
         claimed_by: r.get(6)?,
         claimed_at: r.get(7)?,
+        created: r.get(8)?,
+        given_up: r.get(9)?,
+        given_up_reason: r.get(10)?,
     })
 }
 
@@ -623,6 +640,167 @@ pub fn done(tx: &Transaction, k: &WorkKey) -> rusqlite::Result<()> {
     Ok(())
 }
 
+/// The work is given up: kept, with when and why, for `state`, `status` and `requeue`
+/// (and dropped with the audit records after 90 days), never retried on its own.
+pub fn give_up(tx: &Transaction, k: &WorkKey, reason: &str, now: f64) -> rusqlite::Result<()> {
+    tx.prepare_cached(
+        "UPDATE pending SET given_up = ?4, given_up_reason = ?5, claimed_by = NULL, claimed_at = NULL
+         WHERE evid = ?1 AND what = ?2 AND count = ?3",
+    )?
+    .execute(params![k.evid, k.what, k.count, now, reason])?;
+    Ok(())
+}
+
+/// Puts given-up work (of one evid, or all) back in the queue, as if first owed now: the
+/// same (evid, what, count), so the same idempotency key. Returns how many.
+pub fn requeue(tx: &Transaction, evid: Option<&str>, now: f64) -> rusqlite::Result<usize> {
+    tx.execute(
+        "UPDATE pending SET given_up = NULL, given_up_reason = NULL, attempts = 0,
+            next_try = ?2, created = ?2, claimed_by = NULL, claimed_at = NULL
+         WHERE given_up IS NOT NULL AND (?1 IS NULL OR evid = ?1)",
+        params![evid, now],
+    )
+}
+
+/// Releases a claim without counting an attempt: the work was not tried (the breaker is
+/// open), and waits for `sweep`.
+pub fn defer(tx: &Transaction, k: &WorkKey, note: &str) -> rusqlite::Result<()> {
+    tx.prepare_cached(
+        "UPDATE pending SET claimed_by = NULL, claimed_at = NULL, last_error = ?4
+         WHERE evid = ?1 AND what = ?2 AND count = ?3",
+    )?
+    .execute(params![k.evid, k.what, k.count, note])?;
+    Ok(())
+}
+
+/// One `meta` value and when it was set.
+pub fn meta(conn: &Connection, key: &str) -> rusqlite::Result<Option<(String, f64)>> {
+    conn.prepare_cached("SELECT value, at FROM meta WHERE key = ?1")?
+        .query_row([key], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()
+}
+
+pub fn set_meta(tx: &Transaction, key: &str, value: &str, at: f64) -> rusqlite::Result<()> {
+    tx.prepare_cached(
+        "INSERT INTO meta(key, value, at) VALUES (?1, ?2, ?3)
+         ON CONFLICT(key) DO UPDATE SET value = excluded.value, at = excluded.at",
+    )?
+    .execute(params![key, value, at])?;
+    Ok(())
+}
+
+pub fn clear_meta(tx: &Transaction, key: &str) -> rusqlite::Result<()> {
+    tx.prepare_cached("DELETE FROM meta WHERE key = ?1")?
+        .execute([key])?;
+    Ok(())
+}
+
+/// The ticket script's recent record, shared by every process through the DB: how many
+/// runs failed in a row, and since when the breaker is open (None: closed).
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct Breaker {
+    pub failures: u32,
+    pub open_since: Option<f64>,
+}
+
+pub fn breaker(conn: &Connection) -> rusqlite::Result<Breaker> {
+    let failures = meta(conn, "script_failures")?
+        .and_then(|(v, _)| v.parse().ok())
+        .unwrap_or(0);
+    let open_since = meta(conn, "breaker_open")?.map(|(_, at)| at);
+    Ok(Breaker {
+        failures,
+        open_since,
+    })
+}
+
+/// The script failed again; with `opens` (the policy's answer for the new count) the
+/// breaker opens now if it was closed. Returns the new state.
+pub fn script_failed(
+    tx: &Transaction,
+    now: f64,
+    opens: impl Fn(u32) -> bool,
+) -> rusqlite::Result<(Breaker, bool)> {
+    let before = breaker(tx)?;
+    let failures = before.failures.saturating_add(1);
+    set_meta(tx, "script_failures", &failures.to_string(), now)?;
+    let opened = before.open_since.is_none() && opens(failures);
+    if opened {
+        set_meta(tx, "breaker_open", "open", now)?;
+    }
+    let open_since = if opened { Some(now) } else { before.open_since };
+    Ok((
+        Breaker {
+            failures,
+            open_since,
+        },
+        opened,
+    ))
+}
+
+/// The script worked: the breaker closes. Returns whether it was open.
+pub fn script_worked(tx: &Transaction) -> rusqlite::Result<bool> {
+    tx.prepare_cached("DELETE FROM meta WHERE key = 'script_failures' AND value != '0'")?
+        .execute([])?;
+    Ok(tx
+        .prepare_cached("DELETE FROM meta WHERE key = 'breaker_open'")?
+        .execute([])?
+        > 0)
+}
+
+/// What `status` counts.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Health {
+    /// Owed work by kind.
+    pub owed: Vec<(What, i64)>,
+    /// When the oldest owed item was first owed.
+    pub oldest: Option<f64>,
+    pub given_up_since: i64,
+    pub given_up_total: i64,
+    pub breaker: Breaker,
+    /// The last sweep: when, and its summary line.
+    pub last_sweep: Option<(f64, String)>,
+    /// The last ticket made: when, number, evid.
+    pub last_ticket: Option<(f64, i64, String)>,
+}
+
+/// The state DB's health; `since`: the start of the "given up lately" window.
+pub fn health(conn: &Connection, since: f64) -> rusqlite::Result<Health> {
+    let mut owed = Vec::new();
+    let mut stmt = conn.prepare(
+        "SELECT what, count(*) FROM pending WHERE given_up IS NULL GROUP BY what ORDER BY what",
+    )?;
+    for r in stmt.query_map([], |r| Ok((r.get::<_, What>(0)?, r.get::<_, i64>(1)?)))? {
+        owed.push(r?);
+    }
+    let oldest = conn.query_row(
+        "SELECT min(created) FROM pending WHERE given_up IS NULL",
+        [],
+        |r| r.get(0),
+    )?;
+    let (given_up_since, given_up_total) = conn.query_row(
+        "SELECT count(CASE WHEN given_up >= ?1 THEN 1 END), count(given_up) FROM pending",
+        [since],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?;
+    let last_ticket = conn
+        .query_row(
+            "SELECT created, ticket, evid FROM tickets ORDER BY created DESC LIMIT 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .optional()?;
+    Ok(Health {
+        owed,
+        oldest,
+        given_up_since,
+        given_up_total,
+        breaker: breaker(conn)?,
+        last_sweep: meta(conn, "last_sweep")?.map(|(v, at)| (at, v)),
+        last_ticket,
+    })
+}
+
 /// An attempt failed: release the claim, count it, and set the next try (the policy,
 /// `work::next_try`, is the caller's).
 pub fn failed(tx: &Transaction, k: &WorkKey, error: &str, next_try: f64) -> rusqlite::Result<()> {
@@ -660,7 +838,7 @@ pub struct Due {
 pub fn due(conn: &Connection, now: f64, stale_before: f64) -> rusqlite::Result<Vec<Due>> {
     let mut stmt = conn.prepare(
         "SELECT evid, what, count, event, attempts, created FROM pending
-         WHERE next_try <= ?1 AND (claimed_by IS NULL OR claimed_at < ?2)
+         WHERE next_try <= ?1 AND (claimed_by IS NULL OR claimed_at < ?2) AND given_up IS NULL
          ORDER BY created, evid, count",
     )?;
     let rows = stmt.query_map(params![now, stale_before], |r| {
@@ -742,12 +920,17 @@ pub fn prune(tx: &Transaction, evids: &[String]) -> rusqlite::Result<usize> {
     Ok(n)
 }
 
-/// Drops audit records (tickets of pruned events) older than `before`.
+/// Drops audit records older than `before`: tickets of pruned events, and given-up work.
 pub fn prune_audit(tx: &Transaction, before: f64) -> rusqlite::Result<usize> {
-    tx.execute(
-        "DELETE FROM tickets WHERE created < ?1 AND evid NOT IN (SELECT evid FROM events)",
+    let given_up = tx.execute(
+        "DELETE FROM pending WHERE given_up IS NOT NULL AND given_up < ?1",
         [before],
-    )
+    )?;
+    Ok(given_up
+        + tx.execute(
+            "DELETE FROM tickets WHERE created < ?1 AND evid NOT IN (SELECT evid FROM events)",
+            [before],
+        )?)
 }
 
 /// A ticket the script made for (evid, count), with the customer and queue it went to.

@@ -147,7 +147,28 @@ pub fn run(cfg: &Config, zenoss: Option<&Client>, dry_run: bool) -> Result<Summa
         log::warn!("sweep: {note}");
         sweep.sum.notes.push(note);
     }
+    if t.deferred > 0 {
+        sweep.sum.notes.push(format!(
+            "{} script run(s) left for the next sweep (this one used its {}s)",
+            t.deferred,
+            crate::work::SCRIPT_BUDGET.as_secs()
+        ));
+    }
+    if let Some(since) = sweep.st.read(state::breaker)?.open_since {
+        sweep.sum.notes.push(format!(
+            "breaker open since {}: the ticket script still fails",
+            crate::time::log_format(since)
+        ));
+    }
     sweep.sum.took = started.elapsed().as_secs_f64();
+    if !dry_run {
+        crate::health::alert(cfg, zenoss, &mut sweep.st)?;
+        let line = sweep.sum.line();
+        let at = crate::time::now();
+        sweep
+            .st
+            .write(|tx| state::set_meta(tx, "last_sweep", &line, at))?;
+    }
     drop(lock);
     Ok(sweep.sum)
 }

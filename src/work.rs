@@ -11,9 +11,18 @@
 //!   same for every attempt at one ticket; a positive number it prints is a ticket even if
 //!   it then fails (a retry would make a second one), recorded with a write that waits for
 //!   the disk.
-//! - **Backoff** (`backoff`): `retrydelay` after the first failure, doubling, capped.
-//! - **Give up** (`give_up`): after `retries` attempts or once `retrywindow` has passed
-//!   since the work was first owed.
+//! - **Backoff** (`backoff`): `retrydelay` after the first failure, doubling, never more
+//!   than `retrymaxdelay` apart, so a ticket system back after an hour is tried again within
+//!   minutes (Postfix's queue: `maximal_backoff_time`).
+//! - **Give up** (`give_up`): once `retrywindow` (24 h) has passed since the work was first
+//!   owed, or after `retries` attempts when that optional cap is set. Given-up work is kept,
+//!   with when and why, shown by `state` and `status`, raised in Zenoss, and put back by
+//!   `requeue` (the same key, so the same idempotency key).
+//! - **Breaker** (`breaker_opens`): after `breakafter` script failures in a row (a timeout
+//!   counts), hooks stop running the script and defer the ticket (`ticket-deferred`, exit
+//!   0): a dead ticket system must not hold zenactiond's command slots, which every
+//!   notification of the site shares. Each sweep tries the oldest owed ticket once; its
+//!   success closes the breaker and the backlog drains, oldest first.
 //! - **Stale claims** (`stale_after`, `claim_is_stale`): a claim is dead once its holder
 //!   must have been killed: after the script's timeout plus two Zenoss calls plus 30 s.
 //! - **Fetch** (`fetch`): an event recorded without text (the ZenPack's notification
@@ -30,8 +39,9 @@ use crate::zenoss::{Client, Evids, ZenossError};
 use std::ffi::OsString;
 use std::path::Path;
 
-/// The longest wait between two attempts, in seconds.
-pub const MAX_BACKOFF: u64 = 3600;
+/// How long one sweep may spend running scripts before it leaves the rest to the next
+/// (cron starts one a minute).
+pub const SCRIPT_BUDGET: std::time::Duration = std::time::Duration::from_secs(50);
 
 /// Seconds to wait after a failed attempt, given the attempts that failed before it.
 pub fn backoff(failed_before: i64, base: u64, cap: u64) -> u64 {
@@ -40,9 +50,15 @@ pub fn backoff(failed_before: i64, base: u64, cap: u64) -> u64 {
 }
 
 /// Whether work is given up after its `attempts`-th failed attempt, `age` seconds after it
-/// was first owed: out of tries (`retries`) or out of time (`window` seconds).
+/// was first owed: out of time (`window` seconds), or out of tries when `retries` caps
+/// them (0: no cap).
 pub fn give_up(attempts: i64, age: f64, retries: u32, window: u64) -> bool {
-    attempts >= i64::from(retries) || age >= window as f64
+    age >= window as f64 || (retries > 0 && attempts >= i64::from(retries))
+}
+
+/// Whether `failures` script failures in a row open the breaker (`breakafter` 0: never).
+pub fn breaker_opens(failures: u32, breakafter: u32) -> bool {
+    breakafter > 0 && failures >= breakafter
 }
 
 /// How old a claim must be before its holder is taken for dead: a hook is killed by
@@ -98,6 +114,9 @@ pub fn attempt_ticket(
     };
     let recorded = st.write_durable(|tx| {
         state::ticket_made(tx, &made, now)?;
+        if state::script_worked(tx)? {
+            log::warn!("the ticket script works again: breaker closed");
+        }
         if d.ack {
             let ack = NewWork {
                 key: WorkKey::new(&ev.evid, What::Acknowledge, 0),
@@ -156,9 +175,27 @@ pub fn attempt_failed(
     let now = crate::time::now();
     st.write(|tx| {
         let before = state::attempts(tx, k)?;
-        let next = now + backoff(before, cfg.retrydelay, MAX_BACKOFF) as f64;
+        let next = now + backoff(before, cfg.retrydelay, cfg.retrymaxdelay) as f64;
         state::failed(tx, k, why, next)
     })
+}
+
+/// The ticket script failed (no number, a timeout, cannot run): one more in a row. Opens
+/// the breaker at `breakafter`, saying so once.
+pub fn script_failed(cfg: &Config, st: &mut State, why: &str) -> Result<(), StateError> {
+    let now = crate::time::now();
+    let breakafter = cfg.breakafter;
+    let (b, opened) =
+        st.write(|tx| state::script_failed(tx, now, |n| breaker_opens(n, breakafter)))?;
+    if opened {
+        log::error!(
+            "the ticket script failed {} times in a row (last: {why}): breaker open, hooks now \
+             defer tickets to `zenticket-hook sweep`, which tries one each run until the script \
+             works again",
+            b.failures
+        );
+    }
+    Ok(())
 }
 
 /// What became of an acknowledgement or a move to history.
@@ -292,6 +329,29 @@ pub fn record_undecided(path: &Path, ev: &Event, why: &str) -> Result<bool, Stat
     })
 }
 
+/// The `requeue` mode: given-up work (of one evid, or all) back in the queue, first owed
+/// now, with the same (evid, what, count) and so the same idempotency key; a ticket still
+/// goes through the filters and routing of the config at its next try.
+pub fn requeue(g: &crate::run::Global, evid: Option<&str>) -> Result<String, crate::run::Failure> {
+    use crate::run::Failure;
+    let cfg = g.load_config()?;
+    g.install_log(&cfg);
+    if g.dry_run {
+        return Ok("requeue: dry run, nothing changed".into());
+    }
+    let mut st = State::open(&cfg.statedb).map_err(|e| Failure::retry(e.to_string()))?;
+    let now = crate::time::now();
+    let n = st
+        .write(|tx| state::requeue(tx, evid, now))
+        .map_err(|e| Failure::retry(e.to_string()))?;
+    let line = match evid {
+        Some(e) => format!("requeued {n} piece(s) of given-up work of evid {e}"),
+        None => format!("requeued {n} piece(s) of given-up work"),
+    };
+    log::info!("{line}");
+    Ok(line)
+}
+
 /// What one round of retries did, for the sweep's summary.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Tally {
@@ -299,6 +359,8 @@ pub struct Tally {
     pub succeeded: u64,
     pub failed: u64,
     pub given_up: u64,
+    /// Scripts left for the next run: this one used its time.
+    pub deferred: u64,
 }
 
 /// Retries owed work: scripts one at a time, then acknowledgements and closes in batches.
@@ -325,15 +387,21 @@ impl Retrier<'_> {
             self.tally.retried = due.len() as u64;
             return Ok(());
         }
-        for d in due.into_iter().filter(|d| d.key.what.runs_script()) {
-            if !self.claim(&d)? {
-                continue;
-            }
-            self.tally.retried += 1;
-            if d.key.what == What::Ticket {
-                self.retry_ticket(&d)?;
-            } else {
-                self.retry_clear(&d)?;
+        let scripts: Vec<Due> = due
+            .into_iter()
+            .filter(|d| d.key.what.runs_script())
+            .collect();
+        if let Some(scripts) = self.through_breaker(scripts)? {
+            let started = std::time::Instant::now();
+            for d in scripts {
+                if started.elapsed() > SCRIPT_BUDGET {
+                    self.tally.deferred += 1;
+                    continue;
+                }
+                if self.st.read(state::breaker)?.open_since.is_some() {
+                    break;
+                }
+                self.retry_script(&d)?;
             }
         }
         // Acknowledgements and closes, in batches, read as of now: the tickets just made
@@ -351,6 +419,39 @@ impl Retrier<'_> {
         Ok(())
     }
 
+    /// With the breaker closed, the scripts due. With it open, one probe: the oldest owed
+    /// ticket, due or not; if the script works again, every owed ticket, oldest first (the
+    /// backlog drains now, not at each one's backoff); if not, none.
+    fn through_breaker(&mut self, due: Vec<Due>) -> Result<Option<Vec<Due>>, StateError> {
+        if self.st.read(state::breaker)?.open_since.is_none() {
+            return Ok(Some(due));
+        }
+        let stale = self.stale_before();
+        let owed = self.st.read(|c| state::due(c, f64::MAX, stale))?;
+        let mut tickets = owed.into_iter().filter(|d| d.key.what == What::Ticket);
+        let Some(probe) = tickets.next() else {
+            return Ok(Some(due));
+        };
+        self.retry_script(&probe)?;
+        if self.st.read(state::breaker)?.open_since.is_some() {
+            return Ok(None);
+        }
+        let clears = due.into_iter().filter(|d| d.key.what == What::Clear);
+        Ok(Some(tickets.chain(clears).collect()))
+    }
+
+    fn retry_script(&mut self, d: &Due) -> Result<(), StateError> {
+        if !self.claim(d)? {
+            return Ok(());
+        }
+        self.tally.retried += 1;
+        if d.key.what == What::Ticket {
+            self.retry_ticket(d)
+        } else {
+            self.retry_clear(d)
+        }
+    }
+
     fn claim(&mut self, d: &Due) -> Result<bool, StateError> {
         let (me, now, stale) = (self.me.clone(), self.now, self.stale_before());
         self.st
@@ -361,21 +462,32 @@ impl Retrier<'_> {
         self.st.write(|tx| state::done(tx, k))
     }
 
+    /// Gives work up: kept with its reason for `state --given-up` and `requeue`.
+    fn abandon(&mut self, k: &WorkKey, reason: &str) -> Result<(), StateError> {
+        let now = self.now;
+        self.st.write(|tx| state::give_up(tx, k, reason, now))?;
+        log::error!(
+            "evid {}: giving up on {} {reason}; kept: `zenticket-hook state --given-up` lists \
+             it, `zenticket-hook requeue --evid {}` tries again",
+            k.evid,
+            k.what,
+            k.evid
+        );
+        self.tally.given_up += 1;
+        Ok(())
+    }
+
     /// A failed attempt: retried later, or given up once out of tries or time.
     fn fail(&mut self, d: &Due, why: &str) -> Result<(), StateError> {
         let attempts = d.attempts + 1;
         let age = self.now - d.created;
         let k = &d.key;
         if give_up(attempts, age, self.cfg.retries, self.cfg.retrywindow) {
-            self.forget(k)?;
-            log::error!(
-                "evid {}: giving up on {} after {attempts} attempt(s) over {age:.0}s: {why}",
-                k.evid,
-                k.what
-            );
-            self.tally.given_up += 1;
+            let reason = format!("after {attempts} attempt(s) over {age:.0}s: {why}");
+            self.abandon(k, &reason)?;
         } else {
-            let next = self.now + backoff(d.attempts, self.cfg.retrydelay, MAX_BACKOFF) as f64;
+            let next =
+                self.now + backoff(d.attempts, self.cfg.retrydelay, self.cfg.retrymaxdelay) as f64;
             self.st.write(|tx| state::failed(tx, k, why, next))?;
             log::warn!(
                 "evid {}: {} attempt {attempts} failed: {why}",
@@ -416,12 +528,7 @@ impl Retrier<'_> {
         if let (false, Some(z)) = (ev.has_text(), self.zenoss) {
             match fetch(z, &mut ev) {
                 Fetched::Filled => {}
-                Fetched::NotFound(e) => {
-                    self.forget(k)?;
-                    log::error!("evid {}: giving up on ticket: {e}", k.evid);
-                    self.tally.given_up += 1;
-                    return Ok(());
-                }
+                Fetched::NotFound(e) => return self.abandon(k, &format!("at once: {e}")),
                 Fetched::Failed(why) => return self.fail(d, &why),
             }
         }
@@ -480,7 +587,10 @@ impl Retrier<'_> {
                 self.tally.succeeded += 1;
                 Ok(())
             }
-            Attempt::Failed(why) => self.fail(d, &why),
+            Attempt::Failed(why) => {
+                script_failed(self.cfg, self.st, &why)?;
+                self.fail(d, &why)
+            }
         }
     }
 
@@ -526,12 +636,11 @@ impl Retrier<'_> {
             // Nothing can deliver them; keep them until the window closes.
             for d in rows {
                 if self.now - d.created >= self.cfg.retrywindow as f64 {
-                    self.forget(&d.key)?;
-                    log::error!(
-                        "evid {}: giving up on {what}: no [ZENOSS] section to deliver it",
-                        d.key.evid
+                    let reason = format!(
+                        "after {:.0}s: no [ZENOSS] section to deliver it",
+                        self.now - d.created
                     );
-                    self.tally.given_up += 1;
+                    self.abandon(&d.key, &reason)?;
                 }
             }
             return Ok(());
@@ -606,13 +715,15 @@ mod tests {
     fn give_up_when_out_of_tries_or_out_of_time() {
         // (attempts, age, retries, window) -> give up
         let table: &[(i64, f64, u32, u64, bool)] = &[
-            (1, 0.0, 5, 86400, false),
+            // No cap (the default): only the window ends it.
+            (1, 0.0, 0, 86400, false),
+            (500, 86399.9, 0, 86400, false),
+            (1, 86400.0, 0, 86400, true),
+            // A cap set (`retries: 5`, as daemon-era configs have): whichever comes first.
             (4, 100.0, 5, 86400, false),
             (5, 100.0, 5, 86400, true),
             (6, 100.0, 5, 86400, true),
-            (1, 86399.9, 5, 86400, false),
             (1, 86400.0, 5, 86400, true),
-            (1, 0.0, 0, 86400, true),
             (1, 0.0, 1, 86400, true),
             (1, 0.0, 2, 0, true),
         ];
@@ -621,6 +732,26 @@ mod tests {
                 give_up(attempts, age, retries, window),
                 want,
                 "give_up({attempts}, {age}, {retries}, {window})"
+            );
+        }
+    }
+
+    #[test]
+    fn the_breaker_opens_at_breakafter_failures_in_a_row() {
+        // (failures, breakafter) -> open
+        let table: &[(u32, u32, bool)] = &[
+            (0, 3, false),
+            (2, 3, false),
+            (3, 3, true),
+            (40, 3, true),
+            (1, 1, true),
+            (1000, 0, false),
+        ];
+        for &(failures, breakafter, want) in table {
+            assert_eq!(
+                breaker_opens(failures, breakafter),
+                want,
+                "{failures} {breakafter}"
             );
         }
     }

@@ -88,6 +88,18 @@ pub struct Client {
     tid: AtomicU64,
 }
 
+/// An event about the tool itself (`add_event`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OwnEvent {
+    pub summary: String,
+    pub device: String,
+    pub component: String,
+    /// `Critical`, `Error`, `Warning`, `Info`, `Debug` or `Clear`.
+    pub severity: String,
+    pub evclasskey: String,
+    pub evclass: String,
+}
+
 /// One page of open events, as `query` gives them.
 pub struct Page {
     pub events: Vec<Map<String, Value>>,
@@ -208,6 +220,19 @@ impl Client {
             Some(Value::Object(o)) => Ok(o.clone()),
             _ => Err(ZenossError::Failed("detail reply has no event".into())),
         }
+    }
+
+    /// Raises (or, with severity `Clear`, clears) an event in Zenoss: all six arguments,
+    /// since 4.2 requires `evclass`; severity by name. Zenoss deduplicates on device,
+    /// component, event class, severity and summary, so a summary that stays the same per
+    /// condition counts repeats instead of adding events.
+    pub fn add_event(&self, e: &OwnEvent) -> Result<(), ZenossError> {
+        self.call(
+            "add_event",
+            json!({"summary": e.summary, "device": e.device, "component": e.component,
+                   "severity": e.severity, "evclasskey": e.evclasskey, "evclass": e.evclass}),
+        )
+        .map(|_| ())
     }
 
     /// One page of open events (New, Acknowledged, Suppressed), oldest evid first.

@@ -236,7 +236,8 @@ fn check_config_prints_the_routing_table() {
              if it is meant as its own line\n\
              warning: {dir}/etc/zenticket.conf:4: [GENERAL] autocleartme: unknown key, ignored (a typo? \
              known keys: ticketscript, clearscript, cycletime, autocleartime, statedb, logfile, syslog, \
-             scripttimeout, notetitle, collector, matchsubgroups, retries, retrywindow, retrydelay)\n",
+             scripttimeout, notetitle, collector, matchsubgroups, retries, retrywindow, retrydelay, \
+             retrymaxdelay, breakafter, reconcile)\n",
         );
 }
 

@@ -1,0 +1,350 @@
+//! The tool's own health, where an administrator looks: `status` (and `status --nagios`,
+//! for a Zenoss COMMAND data source: one Nagios plugin line with performance data, exit
+//! 0/1/2, read by `Products/ZenRRD/parsers/Nagios.py`), and the events the tool raises in
+//! Zenoss about itself (`add_event`, event class `/App/Zenticket`, which the ZenPack
+//! creates and its trigger excludes, so they never become tickets through the tool).
+//!
+//! Three conditions, each raised once when it starts and cleared when it ends, with a
+//! summary that never changes (Zenoss counts repeats of one summary instead of adding
+//! events): the breaker is open (Error), work was given up in the last 24 h (Error),
+//! work has been owed for more than 15 minutes (Warning). The decisions are pure
+//! functions of `state::Health`; sending is at the edge.
+
+use crate::config::Config;
+use crate::state::{self, Health, State, StateError};
+use crate::zenoss::{Client, OwnEvent};
+use serde_json::{json, Value};
+
+/// Owed work older than this is a warning.
+pub const OWED_TOO_LONG: f64 = 15.0 * 60.0;
+/// No sweep for this long is critical: nothing retries, reconciles or autocloses.
+pub const NO_SWEEP: f64 = 10.0 * 60.0;
+/// Given-up work counts as recent this long.
+pub const RECENT: f64 = 24.0 * 3600.0;
+
+/// One condition the tool raises in Zenoss.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Alert {
+    Breaker,
+    GivenUp,
+    Owed,
+}
+
+impl Alert {
+    pub const ALL: [Alert; 3] = [Alert::Breaker, Alert::GivenUp, Alert::Owed];
+
+    fn key(self) -> &'static str {
+        match self {
+            Alert::Breaker => "alert:breaker",
+            Alert::GivenUp => "alert:given_up",
+            Alert::Owed => "alert:owed",
+        }
+    }
+
+    /// The same words every time: Zenoss deduplicates on them.
+    pub fn summary(self) -> &'static str {
+        match self {
+            Alert::Breaker => {
+                "zenticket: the ticket script keeps failing; breaker open, tickets deferred"
+            }
+            Alert::GivenUp => {
+                "zenticket: work given up (see zenticket-hook state --given-up; requeue)"
+            }
+            Alert::Owed => "zenticket: work owed for more than 15 minutes",
+        }
+    }
+
+    pub fn severity(self) -> &'static str {
+        match self {
+            Alert::Breaker | Alert::GivenUp => "Error",
+            Alert::Owed => "Warning",
+        }
+    }
+
+    /// Whether the condition holds.
+    pub fn holds(self, h: &Health, now: f64) -> bool {
+        match self {
+            Alert::Breaker => h.breaker.open_since.is_some(),
+            Alert::GivenUp => h.given_up_since > 0,
+            Alert::Owed => h.oldest.is_some_and(|t| now - t > OWED_TOO_LONG),
+        }
+    }
+}
+
+/// What to send for one alert: its severity when it starts, `Clear` when it ends, nothing
+/// while it stays as it was.
+pub fn transition(holds: bool, raised: bool) -> Option<bool> {
+    (holds != raised).then_some(holds)
+}
+
+/// The health as the state DB has it now.
+pub fn read(st: &State, now: f64) -> Result<Health, StateError> {
+    st.read(|c| state::health(c, now - RECENT))
+}
+
+/// Raises and clears the tool's events as the conditions start and end. Without
+/// `[ZENOSS]` the log line is all there is. A failed send is logged and tried again on the
+/// next sweep, never in a loop.
+pub fn alert(cfg: &Config, zenoss: Option<&Client>, st: &mut State) -> Result<(), StateError> {
+    let now = crate::time::now();
+    let h = read(st, now)?;
+    let device =
+        String::from_utf8_lossy(&cfg.collector.clone().unwrap_or_else(crate::script::fqdn))
+            .into_owned();
+    for a in Alert::ALL {
+        let raised = st.read(|c| state::meta(c, a.key()))?.is_some();
+        let Some(starts) = transition(a.holds(&h, now), raised) else {
+            continue;
+        };
+        let severity = if starts { a.severity() } else { "Clear" };
+        if starts {
+            log::error!("{}", a.summary());
+        } else {
+            log::info!("cleared: {}", a.summary());
+        }
+        let sent = match zenoss {
+            None => true,
+            Some(z) => {
+                let e = OwnEvent {
+                    summary: a.summary().into(),
+                    device: device.clone(),
+                    component: "zenticket".into(),
+                    severity: severity.into(),
+                    evclasskey: "zenticket".into(),
+                    evclass: "/App/Zenticket".into(),
+                };
+                match z.add_event(&e) {
+                    Ok(()) => true,
+                    Err(err) => {
+                        log::error!("cannot tell Zenoss ({severity}: {}): {err}", a.summary());
+                        false
+                    }
+                }
+            }
+        };
+        if sent {
+            st.write(|tx| {
+                if starts {
+                    state::set_meta(tx, a.key(), severity, now)
+                } else {
+                    state::clear_meta(tx, a.key())
+                }
+            })?;
+        }
+    }
+    Ok(())
+}
+
+/// The `status` mode: (exit status, line or Nagios line, JSON). Plain `status` exits 0
+/// whatever it finds (it answered); `--nagios` exits as a plugin does.
+pub fn status(
+    g: &crate::run::Global,
+    nagios: bool,
+) -> Result<(i32, String, Value), crate::run::Failure> {
+    use crate::run::Failure;
+    let cfg = g.load_config()?;
+    let now = crate::time::now();
+    let h = match State::open_read(&cfg.statedb).map_err(|e| Failure::retry(e.to_string()))? {
+        Some(st) => read(&st, now).map_err(|e| Failure::retry(e.to_string()))?,
+        None => Health::default(),
+    };
+    let (code, line) = nagios_line(&h, now);
+    if nagios {
+        return Ok((code, line, json(&h, now)));
+    }
+    Ok((0, text(&h, now).trim_end().to_string(), json(&h, now)))
+}
+
+/// Nagios plugin status: 0 OK, 1 WARNING, 2 CRITICAL, and the words for the line.
+pub fn nagios_status(h: &Health, now: f64) -> (i32, Vec<String>) {
+    let mut crit = Vec::new();
+    let mut warn = Vec::new();
+    if let Some(since) = h.breaker.open_since {
+        crit.push(format!("breaker open for {:.0}s", now - since));
+    }
+    match &h.last_sweep {
+        None => crit.push("no sweep has run".to_string()),
+        Some((at, _)) if now - at > NO_SWEEP => crit.push(format!("no sweep for {:.0}s", now - at)),
+        _ => {}
+    }
+    if h.given_up_since > 0 {
+        warn.push(format!("{} given up in 24 h", h.given_up_since));
+    }
+    if let Some(t) = h.oldest.filter(|t| now - t > OWED_TOO_LONG) {
+        warn.push(format!("work owed for {:.0}s", now - t));
+    }
+    if !crit.is_empty() {
+        crit.extend(warn);
+        (2, crit)
+    } else if !warn.is_empty() {
+        (1, warn)
+    } else {
+        (0, Vec::new())
+    }
+}
+
+fn owed_total(h: &Health) -> i64 {
+    h.owed.iter().map(|(_, n)| n).sum()
+}
+
+/// The one Nagios line: `STATUS - words | perfdata`.
+pub fn nagios_line(h: &Health, now: f64) -> (i32, String) {
+    let (code, words) = nagios_status(h, now);
+    let label = ["OK", "WARNING", "CRITICAL"][code as usize];
+    let owed = owed_total(h);
+    let text = if words.is_empty() {
+        format!("{owed} owed, breaker closed")
+    } else {
+        words.join(", ")
+    };
+    let oldest = h.oldest.map_or(0.0, |t| (now - t).max(0.0));
+    let since_sweep = h
+        .last_sweep
+        .as_ref()
+        .map_or(-1.0, |(at, _)| (now - at).max(0.0));
+    let line = format!(
+        "{label} - {text} | owed={owed};;;0 oldest={oldest:.0}s;{OWED_TOO_LONG:.0};;0 \
+         given_up={};1;;0 breaker={};;1;0;1 since_sweep={since_sweep:.0}s;;{NO_SWEEP:.0};0",
+        h.given_up_since,
+        u8::from(h.breaker.open_since.is_some()),
+    );
+    (code, line)
+}
+
+/// `status` for a person: what an administrator checks first.
+pub fn text(h: &Health, now: f64) -> String {
+    let log_time = crate::time::log_format;
+    let mut out = String::new();
+    let owed: Vec<String> = h.owed.iter().map(|(w, n)| format!("{n} {w}")).collect();
+    match h.oldest {
+        None => out.push_str("owed: nothing\n"),
+        Some(t) => out.push_str(&format!(
+            "owed: {} (oldest owed for {:.0}s, since {})\n",
+            owed.join(", "),
+            now - t,
+            log_time(t)
+        )),
+    }
+    out.push_str(&format!(
+        "given up: {} in the last 24 h, {} kept (`state --given-up`, `requeue`)\n",
+        h.given_up_since, h.given_up_total
+    ));
+    match h.breaker.open_since {
+        Some(since) => out.push_str(&format!(
+            "breaker: OPEN since {} ({} script failures in a row): hooks defer tickets\n",
+            log_time(since),
+            h.breaker.failures
+        )),
+        None => out.push_str(&format!(
+            "breaker: closed ({} script failures in a row)\n",
+            h.breaker.failures
+        )),
+    }
+    match &h.last_sweep {
+        Some((at, line)) => out.push_str(&format!(
+            "last sweep: {} ({:.0}s ago): {line}\n",
+            log_time(*at),
+            now - at
+        )),
+        None => out.push_str("last sweep: none yet\n"),
+    }
+    match &h.last_ticket {
+        Some((at, t, evid)) => out.push_str(&format!(
+            "last ticket: {t} for evid {evid} at {}\n",
+            log_time(*at)
+        )),
+        None => out.push_str("last ticket: none yet\n"),
+    }
+    out
+}
+
+pub fn json(h: &Health, now: f64) -> Value {
+    let (code, _) = nagios_status(h, now);
+    let nagios = ["OK", "WARNING", "CRITICAL"][code as usize];
+    json!({
+        "owed": h.owed.iter().map(|(w, n)| (w.as_str().to_string(), json!(n))).collect::<serde_json::Map<_, _>>(),
+        "owed_total": owed_total(h),
+        "oldest_owed_age": h.oldest.map(|t| now - t),
+        "given_up_24h": h.given_up_since,
+        "given_up_kept": h.given_up_total,
+        "breaker": {
+            "open": h.breaker.open_since.is_some(),
+            "since": h.breaker.open_since,
+            "failures_in_a_row": h.breaker.failures,
+        },
+        "last_sweep": h.last_sweep.as_ref().map(|(at, line)| json!({"at": at, "summary": line})),
+        "last_ticket": h.last_ticket.as_ref().map(|(at, t, evid)| json!({"at": at, "ticket": t, "evid": evid})),
+        "nagios": nagios,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::state::{Breaker, What};
+
+    fn health(owed_age: Option<f64>, given_up: i64, open: bool, swept_ago: Option<f64>) -> Health {
+        let now = 1_000_000.0;
+        Health {
+            owed: owed_age
+                .map(|_| vec![(What::Ticket, 2)])
+                .unwrap_or_default(),
+            oldest: owed_age.map(|a| now - a),
+            given_up_since: given_up,
+            given_up_total: given_up,
+            breaker: Breaker {
+                failures: if open { 3 } else { 0 },
+                open_since: open.then_some(now - 60.0),
+            },
+            last_sweep: swept_ago.map(|a| (now - a, "sweep: ...".into())),
+            last_ticket: None,
+        }
+    }
+
+    /// (owed age, given up, breaker open, last sweep ago, exit status)
+    type Row = (Option<f64>, i64, bool, Option<f64>, i32);
+
+    #[test]
+    fn nagios_status_table() {
+        let now = 1_000_000.0;
+        // (owed age, given up, breaker open, last sweep ago) -> exit status
+        let table: &[Row] = &[
+            (None, 0, false, Some(30.0), 0),
+            (Some(60.0), 0, false, Some(30.0), 0),
+            (Some(900.0), 0, false, Some(30.0), 0),
+            (Some(901.0), 0, false, Some(30.0), 1),
+            (None, 1, false, Some(30.0), 1),
+            (None, 0, true, Some(30.0), 2),
+            (None, 0, false, Some(601.0), 2),
+            (None, 0, false, None, 2),
+            (Some(5000.0), 4, true, Some(30.0), 2),
+        ];
+        for &(owed, given_up, open, swept, want) in table {
+            let h = health(owed, given_up, open, swept);
+            assert_eq!(
+                nagios_status(&h, now).0,
+                want,
+                "{owed:?} {given_up} {open} {swept:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn alerts_hold_and_change_as_the_conditions_do() {
+        let now = 1_000_000.0;
+        let h = health(Some(901.0), 1, true, Some(30.0));
+        assert!(Alert::ALL.iter().all(|a| a.holds(&h, now)));
+        let h = health(Some(899.0), 0, false, Some(30.0));
+        assert!(Alert::ALL.iter().all(|a| !a.holds(&h, now)));
+        // (holds, raised) -> send (Some(true): raise, Some(false): clear)
+        let table = [
+            (true, false, Some(true)),
+            (true, true, None),
+            (false, true, Some(false)),
+            (false, false, None),
+        ];
+        for (holds, raised, want) in table {
+            assert_eq!(transition(holds, raised), want, "{holds} {raised}");
+        }
+    }
+}
