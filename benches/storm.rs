@@ -7,6 +7,11 @@
 //!     cargo bench --bench storm             # CALLS=10000 CONCURRENCY=32 by default
 //!
 //! Targets: at least 500 events/s, p99 under 100 ms, no `database is locked` ever.
+//!
+//! Then a storm during an outage (OUTAGE_CALLS=2000, same concurrency, a ticket script
+//! that hangs for the first half): the hook's p99 while the breaker is open, against the
+//! same storm with a working script; and the time `sweep` takes to drain the backlog, per
+//! owed ticket, against one direct run of the script.
 
 #[path = "../tests/it/common/zenoss.rs"]
 mod zenoss;
@@ -243,4 +248,141 @@ fn main() {
         );
     }
     println!("  targets: >= 500 events/s, p99 < 100 ms, no 'database is locked'");
+    outage(env("OUTAGE_CALLS", 2_000), concurrency);
+}
+
+fn pct(runs: &[&Run], p: f64) -> Duration {
+    let mut lat: Vec<Duration> = runs.iter().map(|r| r.latency).collect();
+    lat.sort();
+    lat[((lat.len() as f64 * p) as usize).min(lat.len() - 1)]
+}
+
+/// New events for a storm: `calls` evids, each once, in state New: every one a ticket.
+fn new_events(conf: &Path, calls: usize, tag: &str) -> Vec<Command> {
+    (0..calls)
+        .map(|i| {
+            let mut c = Command::new(env!("CARGO_BIN_EXE_zenticket-hook"));
+            c.arg("--config").arg(conf).args([
+                "--evid",
+                &format!("{tag}-{i}"),
+                "--count",
+                "1",
+                "--event-state",
+                "0",
+                "--severity",
+                "4",
+                "--prod-state",
+                "1000",
+                "--device",
+                "router1",
+                "--device-groups",
+                "|/Network",
+                "--summary",
+                "Interface down",
+            ]);
+            c
+        })
+        .collect()
+}
+
+fn outage(calls: usize, concurrency: usize) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    let script = d.join("ticket.sh");
+    // Hangs while `hang` exists (a ticket system that accepts the connection and never
+    // answers), else answers at once.
+    std::fs::write(
+        &script,
+        format!("#!/bin/sh\n[ -e {0}/hang ] && sleep 30\necho 42\n", d.display()),
+    )
+    .expect("script");
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+        .expect("chmod");
+    let config = |name: &str| {
+        let conf = d.join(format!("{name}.conf"));
+        std::fs::write(
+            &conf,
+            format!(
+                "[GENERAL]\nticketscript: {}\nstatedb: {d}/{name}.db\nlogfile: {d}/{name}.log\n\
+                 collector: bench.example.com\nscripttimeout: 2\nbreakafter: 3\nretrydelay: 0\n\n\
+                 [LAB]\nid: nnl-00000\nqueue: Front Line\ngroup1: /Network\n",
+                script.display(),
+                d = d.display()
+            ),
+        )
+        .expect("config");
+        conf
+    };
+    // Baseline: the same storm with a working script.
+    let (base, _) = storm(new_events(&config("up"), calls, "up"), concurrency);
+    let base_runs: Vec<&Run> = base.iter().collect();
+    // The outage: hanging for the first half of the calls, then back (nothing has swept,
+    // so the breaker stays open for the rest).
+    let conf = config("down");
+    std::fs::write(d.join("hang"), "").expect("hang");
+    let mut cmds = new_events(&conf, calls, "down");
+    let second = cmds.split_off(calls / 2);
+    let (mut runs, _) = storm(cmds, concurrency);
+    std::fs::remove_file(d.join("hang")).expect("unhang");
+    runs.extend(storm(second, concurrency).0);
+    let deferred: Vec<&Run> = runs
+        .iter()
+        .filter(|r| r.code == 0 && r.latency < Duration::from_secs(1))
+        .collect();
+    let held = runs.len() - deferred.len();
+    // The backlog: sweeps until nothing is owed.
+    let started = Instant::now();
+    let mut sweeps = 0;
+    loop {
+        sweeps += 1;
+        let out = Command::new(env!("CARGO_BIN_EXE_zenticket-hook"))
+            .arg("--config")
+            .arg(&conf)
+            .args(["--json", "sweep"])
+            .output()
+            .expect("sweep");
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("sweep json");
+        if v["retried"] == 0 || sweeps > 20 {
+            break;
+        }
+    }
+    let drain = started.elapsed();
+    let tickets = std::fs::read_to_string(d.join("down.log"))
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| l.contains(" on attempt "))
+        .count()
+        .max(1);
+    let direct = (0..50)
+        .map(|_| {
+            let t = Instant::now();
+            Command::new(&script).output().expect("script");
+            t.elapsed()
+        })
+        .min()
+        .unwrap_or_default();
+    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+    println!("outage storm: {calls} new events, {concurrency} at once, script hanging (timeout 2 s) for the first half");
+    println!(
+        "  working script:  p50 {:>6.1} ms  p99 {:>6.1} ms",
+        ms(pct(&base_runs, 0.5)),
+        ms(pct(&base_runs, 0.99))
+    );
+    println!(
+        "  breaker open:    p50 {:>6.1} ms  p99 {:>6.1} ms  ({} calls deferred; {held} held by the script before the breaker opened)",
+        ms(pct(&deferred, 0.5)),
+        ms(pct(&deferred, 0.99)),
+        deferred.len()
+    );
+    println!(
+        "  p99 breaker open / p99 working: {:.2}x",
+        ms(pct(&deferred, 0.99)) / ms(pct(&base_runs, 0.99))
+    );
+    println!(
+        "  drain: {tickets} owed tickets in {:.2} s over {sweeps} sweep(s): {:.2} ms per ticket, {:.2}x one direct script run ({:.2} ms)",
+        drain.as_secs_f64(),
+        ms(drain) / tickets as f64,
+        ms(drain) / tickets as f64 / ms(direct),
+        ms(direct)
+    );
 }

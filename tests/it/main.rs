@@ -12,6 +12,7 @@ mod cli;
 mod concurrency;
 mod config_py2;
 mod files;
+mod outages;
 mod state_db;
 mod sweep;
 mod ticket_script;

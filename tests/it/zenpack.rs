@@ -142,9 +142,26 @@ fn actions_json_has_every_key_the_loader_reads() {
         "evt.status in (0, 1)",
         "/Cmd/Failed",
         "/App/Failed",
+        "/App/Zenticket",
     ] {
         assert!(source.contains(part), "rule lacks {part}");
     }
+    // The rule as zeneventd evaluates it (a Python expression over `dev` and `evt`): the
+    // tool's own events never become tickets through the tool.
+    let program = format!(
+        "class O(object):\n    def __init__(s, **k): s.__dict__.update(k)\n\
+         dev = O(production_state=1000)\n\
+         for cls in ['/Net/Link', '/App/Zenticket', '/Cmd/Failed', '/App/Failed/x']:\n\
+         \x20   evt = O(severity=4, status=0, event_class=cls)\n\
+         \x20   print(cls, bool({source}))\n"
+    );
+    let out = Command::new("python3").arg("-c").arg(&program).output().unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "/Net/Link True\n/App/Zenticket False\n/Cmd/Failed False\n/App/Failed/x False\n",
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let n = &a["notifications"][0];
     assert!(is_uuid(n["guid"].as_str().unwrap()));
     assert_eq!(n["action"], "command");

@@ -223,6 +223,18 @@ impl Zenoss {
         self.calls().into_iter().map(|c| c.method).collect()
     }
 
+    /// (severity, summary) of every `add_event` call, in order.
+    pub fn own_events(&self) -> Vec<(String, String)> {
+        self.calls()
+            .into_iter()
+            .filter(|c| c.method == "add_event")
+            .map(|c| {
+                let s = |k: &str| c.data[k].as_str().unwrap_or("").to_string();
+                (s("severity"), s("summary"))
+            })
+            .collect()
+    }
+
     pub fn danger(&self) -> usize {
         self.lock().all_events_danger
     }
@@ -472,6 +484,29 @@ fn answer(
                     }
                 }
                 json!({"success": true, "data": {"total": targets.len(), "updated": updated}})
+            }
+        }
+        // Products/Zuul/routers/zep.py: six arguments (4.2 requires `evclass`), severity
+        // by name; the event class must exist.
+        "add_event" => {
+            let args = ["summary", "device", "component", "severity", "evclasskey", "evclass"];
+            let missing: Vec<&str> = args
+                .iter()
+                .copied()
+                .filter(|a| !data.get(*a).is_some_and(Value::is_string))
+                .collect();
+            let severities = ["Critical", "Error", "Warning", "Info", "Debug", "Clear"];
+            if !missing.is_empty() {
+                exception(
+                    &s,
+                    &format!("TypeError: add_event() takes exactly 7 arguments ({missing:?} missing)"),
+                )
+            } else if !severities.contains(&data["severity"].as_str().unwrap_or("")) {
+                exception(&s, "KeyError: severity")
+            } else if data["evclass"] != "/App/Zenticket" {
+                exception(&s, "No event class found")
+            } else {
+                json!({"success": true, "evid": "0242ac11-0000-0000-0000-000000000001"})
             }
         }
         "detail" => {

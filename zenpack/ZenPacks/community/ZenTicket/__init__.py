@@ -6,7 +6,10 @@ notification from zep/actions.json and chmod bin/):
 - writes $ZENHOME/etc/zenticket.conf from the example if there is none (an existing one,
   such as the zenticket daemon's, is kept as it is) and always refreshes the .example;
 - points the notification's commands at this host's $ZENHOME when it is not /opt/zenoss;
-- adds the sweep to the zenoss user's crontab, between marker lines.
+- adds the sweep to the zenoss user's crontab, between marker lines;
+- creates the event class /App/Zenticket, where the tool raises events about itself
+  (breaker open, work given up, work owed too long); the trigger excludes it, so they
+  never become tickets through the tool.
 
 remove() deletes the trigger, the notification and the crontab lines, but not on an
 upgrade (leaveObjects=True): an upgrade must keep the administrator's objects.
@@ -26,6 +29,7 @@ log = logging.getLogger('zen.ZenTicket')
 
 TRIGGER_UUID = 'b4314bc5-b882-4fdd-b8c4-f1cbbf9f27d1'
 NOTIFICATION_ID = 'zenticket'
+EVENT_CLASS = '/App/Zenticket'
 BINARY = 'zenticket-hook'
 DEFAULT_ZENHOME = '/opt/zenoss'
 CRON_BEGIN = '# BEGIN ZenPacks.community.ZenTicket'
@@ -67,6 +71,12 @@ class ZenPack(ZenPackBase):
         self.installConfFile('zenticket.conf')
         self._localize_notification(app, zenhome)
         self._install_cron(zenhome)
+        self._create_event_class(app)
+
+    def _create_event_class(self, app):
+        # add_event needs the class to exist; createOrganizer keeps an existing one.
+        app.zport.dmd.Events.createOrganizer(EVENT_CLASS)
+        log.info('event class %s ready for zenticket-hook\'s own events', EVENT_CLASS)
 
     def remove(self, app, leaveObjects=False):
         if not leaveObjects:
