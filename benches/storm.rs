@@ -293,7 +293,10 @@ fn outage(calls: usize, concurrency: usize) {
     // answers), else answers at once.
     std::fs::write(
         &script,
-        format!("#!/bin/sh\n[ -e {0}/hang ] && sleep 30\necho 42\n", d.display()),
+        format!(
+            "#!/bin/sh\n[ -e {0}/hang ] && sleep 30\necho 42\n",
+            d.display()
+        ),
     )
     .expect("script");
     std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755))

@@ -192,6 +192,8 @@ pub struct Config {
     pub retrymaxdelay: u64,
     /// Consecutive script failures that open the breaker; 0 = never.
     pub breakafter: u32,
+    /// Seconds between sweeps of `sweep --every` (the daemon's cycle).
+    pub cycletime: u64,
     pub filters: Filters,
     pub customers: Vec<Customer>,
     pub zenoss: Option<ZenossConfig>,
@@ -403,7 +405,10 @@ impl Reader<'_> {
         let g = &general;
         let ticketscript = self.path(g, "ticketscript");
         let clearscript = self.path(g, "clearscript");
-        let _ = self.get(g, "cycletime");
+        let cycletime = match self.uint(g, "cycletime", 60) {
+            0 => 60,
+            n => n,
+        };
         let autocleartime = self.uint(g, "autocleartime", 0);
         let statedb = match self.path(g, "statedb") {
             Some(p) => p,
@@ -493,6 +498,7 @@ impl Reader<'_> {
             retrydelay,
             retrymaxdelay,
             breakafter,
+            cycletime,
             filters: Filters::default(),
             customers: Vec::new(),
             zenoss: None,

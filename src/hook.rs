@@ -302,11 +302,21 @@ impl Hook<'_> {
             return Ok(d);
         }
         if self.dry_run {
-            return Ok(decided(before.map(|r| r.count)));
+            let seen = match before {
+                Some(r) => Some(r.count),
+                None => st.read(|c| state::ticketed_count(c, &ev.evid))?,
+            };
+            return Ok(decided(seen));
         }
         let encoded = ev.encode();
         st.write(|tx| {
-            let seen = state::row(tx, &ev.evid)?.map(|r| r.count);
+            // An evid with no row may have been ticketed before its row was pruned (an
+            // autoclosed event reopened with the same evid): the ticket record says which
+            // count, so the same count is not ticketed twice.
+            let seen = match state::row(tx, &ev.evid)? {
+                Some(r) => Some(r.count),
+                None => state::ticketed_count(tx, &ev.evid)?,
+            };
             let d = decided(seen);
             let cust = d.customer.as_ref();
             let row = EventRow {

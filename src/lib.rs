@@ -3,13 +3,15 @@
 //!
 //! The parts, each one concept: `config` (zenticket.conf as Python 2 read it), `event`
 //! (one event, from any source, validated), `decide` (the daemon's rules, pure), `state`
-//! (the SQLite state DB), `script` (running the ticket script), `zenoss` (the JSON API),
+//! (the SQLite state DB), `script` (running the ticket script), `zenoss` (the JSON API), `console` (a read of the open
+//! events that knows whether it is complete),
 //! `work` (owed work: attempts, retries, claims, give-up), `hook` (one event end to end),
 //! `sweep` (the cron companion), `health` (`status` and the tool's own events in Zenoss),
 //! `output` (what is printed), `log` (the daemon's log
 //! format), `time` (Zenoss's time forms), `run` (global options and the exit status).
 
 pub mod config;
+pub mod console;
 pub mod decide;
 pub mod event;
 pub mod health;

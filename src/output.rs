@@ -105,7 +105,7 @@ impl Summary {
             self.pruned,
             self.took
         );
-        for n in &self.notes {
+        for n in self.console.iter().chain(&self.notes) {
             s.push_str("; ");
             s.push_str(n);
         }
@@ -117,6 +117,7 @@ impl Summary {
             "retried": self.retried, "succeeded": self.succeeded, "failed": self.failed,
             "given_up": self.given_up, "autocleared": self.autocleared, "pruned": self.pruned,
             "took": self.took, "dry_run": self.dry_run, "skipped": self.skipped, "notes": self.notes,
+            "console": self.console,
         })
     }
 }

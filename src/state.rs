@@ -12,7 +12,7 @@ use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSqlOutput, ValueRe
 use rusqlite::{params, Connection, OptionalExtension, ToSql, Transaction, TransactionBehavior};
 use std::fmt;
 use std::fs::{File, OpenOptions};
-use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
+use std::os::unix::fs::{DirBuilderExt, FileExt as _, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 /// Schema migrations, in order; `PRAGMA user_version` says how many are applied.
@@ -57,6 +57,22 @@ const MIGRATIONS: &[&str] = &[
     "ALTER TABLE pending ADD COLUMN given_up REAL;
     ALTER TABLE pending ADD COLUMN given_up_reason TEXT;
     CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL, at REAL NOT NULL) WITHOUT ROWID;",
+    // 3: a row is pruned only after two complete reads of the console missed its event
+    // (`missing_since`: the first); ticket numbers are kept per (evid, count), never
+    // replaced: a second number for one count is kept beside the first.
+    "ALTER TABLE events ADD COLUMN missing_since REAL;
+    CREATE TABLE tickets3(
+        evid TEXT NOT NULL,
+        count INTEGER NOT NULL,
+        ticket INTEGER NOT NULL,
+        customer BLOB,
+        queue BLOB,
+        created REAL NOT NULL,
+        PRIMARY KEY(evid, count, ticket)
+    ) WITHOUT ROWID;
+    INSERT INTO tickets3 SELECT evid, count, ticket, customer, queue, created FROM tickets;
+    DROP TABLE tickets;
+    ALTER TABLE tickets3 RENAME TO tickets;",
 ];
 
 /// A state DB failure, naming the DB. Built from a `rusqlite::Error` (or any message)
@@ -241,24 +257,6 @@ impl State {
             }
         }
         check_folder(path)?;
-        let existed = std::fs::symlink_metadata(path).is_ok();
-        if !existed {
-            warn_if_recreated(path);
-        }
-        // Create it ourselves, 0600 and without following a planted symlink; SQLite
-        // then opens an existing file.
-        match OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .custom_flags(libc::O_NOFOLLOW)
-            .open(path)
-        {
-            Ok(_) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-            Err(e) => return Err(err(io_words("cannot create it", &e))),
-        }
-        check_file(path)?;
         let lock = lock_file(path, ".lock").map_err(|e| {
             let lock = format!(
                 "cannot create or open its lock file {}.lock",
@@ -266,6 +264,10 @@ impl State {
             );
             err(io_words(&lock, &e))
         })?;
+        if std::fs::symlink_metadata(path).is_err() {
+            create(path, &lock)?;
+        }
+        check_file(path)?;
         let conn = Connection::open(path).map_err(|e| err(sql_words(path, &e)))?;
         conn.busy_timeout(std::time::Duration::from_secs(30))
             .map_err(|e| StateError::new(path, e))?;
@@ -337,6 +339,16 @@ impl State {
                     queue: r.queue.as_deref(),
                 };
                 st.write(|tx| upsert_event(tx, &row, r.updated))?;
+            }
+            if let Some(count) = disk.read(|c| ticketed_count(c, evid))? {
+                let made = Made {
+                    evid,
+                    count,
+                    ticket: 0,
+                    customer: b"",
+                    queue: b"",
+                };
+                st.write(|tx| ticket_made(tx, &made, 0.0))?;
             }
         }
         Ok(st)
@@ -479,7 +491,7 @@ impl State {
     pub fn tickets(&self, evid: &str) -> Result<Vec<i64>> {
         let mut stmt = self
             .conn
-            .prepare_cached("SELECT ticket FROM tickets WHERE evid = ?1 ORDER BY count")
+            .prepare_cached("SELECT ticket FROM tickets WHERE evid = ?1 ORDER BY count, created")
             .map_err(|e| self.err(e))?;
         let v = stmt
             .query_map([evid], |r| r.get(0))
@@ -889,12 +901,15 @@ pub struct Known {
     pub last_time: Option<f64>,
     pub updated: f64,
     pub has_pending: bool,
+    /// When a complete read of the console first missed its event.
+    pub missing_since: Option<f64>,
 }
 
 /// Every evid the state DB holds.
 pub fn known(conn: &Connection) -> rusqlite::Result<Vec<Known>> {
     let mut stmt = conn.prepare(
-        "SELECT e.evid, e.last_time, e.updated, EXISTS(SELECT 1 FROM pending p WHERE p.evid = e.evid)
+        "SELECT e.evid, e.last_time, e.updated, EXISTS(SELECT 1 FROM pending p WHERE p.evid = e.evid),
+            e.missing_since
          FROM events e",
     )?;
     let rows = stmt.query_map([], |r| {
@@ -903,9 +918,20 @@ pub fn known(conn: &Connection) -> rusqlite::Result<Vec<Known>> {
             last_time: r.get(1)?,
             updated: r.get(2)?,
             has_pending: r.get(3)?,
+            missing_since: r.get(4)?,
         })
     })?;
     rows.collect()
+}
+
+/// Marks evids missed by a complete read of the console (at `at`), or, with None, seen
+/// again.
+pub fn mark_missing(tx: &Transaction, evids: &[String], at: Option<f64>) -> rusqlite::Result<()> {
+    let mut stmt = tx.prepare_cached("UPDATE events SET missing_since = ?2 WHERE evid = ?1")?;
+    for e in evids {
+        stmt.execute(params![e, at])?;
+    }
+    Ok(())
 }
 
 /// Forgets evids (their events rows; tickets stay as the audit record).
@@ -946,21 +972,6 @@ pub struct Made<'a> {
 /// superseded: this ticket covers the event's newer state.
 pub fn ticket_made(tx: &Transaction, m: &Made, now: f64) -> rusqlite::Result<()> {
     tx.prepare_cached(
-        "INSERT OR REPLACE INTO tickets(evid, count, ticket, customer, queue, created) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-    )?
-    .execute(params![m.evid, m.count, m.ticket, m.customer, m.queue, now])?;
-    done(tx, &WorkKey::new(m.evid, What::Ticket, m.count))?;
-    tx.prepare_cached(
-        "DELETE FROM pending WHERE evid = ?1 AND what = 'ticket' AND count < ?2 AND claimed_by IS NULL",
-    )?
-    .execute(params![m.evid, m.count])?;
-    Ok(())
-}
-
-/// A ticket recorded from the journal: the same as `ticket_made`, except that a ticket
-/// already recorded for (evid, count) is kept (the journal may be replayed twice).
-pub fn ticket_recorded(tx: &Transaction, m: &Made, now: f64) -> rusqlite::Result<()> {
-    tx.prepare_cached(
         "INSERT OR IGNORE INTO tickets(evid, count, ticket, customer, queue, created) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
     )?
     .execute(params![m.evid, m.count, m.ticket, m.customer, m.queue, now])?;
@@ -972,10 +983,17 @@ pub fn ticket_recorded(tx: &Transaction, m: &Made, now: f64) -> rusqlite::Result
     Ok(())
 }
 
+/// The highest count the ticket record holds for an evid: what was ticketed even when
+/// the evid's row has been pruned since (an autoclosed event reopened with the same evid).
+pub fn ticketed_count(conn: &Connection, evid: &str) -> rusqlite::Result<Option<i64>> {
+    conn.prepare_cached("SELECT max(count) FROM tickets WHERE evid = ?1")?
+        .query_row([evid], |r| r.get(0))
+}
+
 /// The newest ticket of an evid, for the clear script.
 pub fn last_ticket(conn: &Connection, evid: &str) -> rusqlite::Result<Option<i64>> {
     conn.query_row(
-        "SELECT ticket FROM tickets WHERE evid = ?1 ORDER BY count DESC LIMIT 1",
+        "SELECT ticket FROM tickets WHERE evid = ?1 ORDER BY count DESC, created DESC LIMIT 1",
         [evid],
         |r| r.get(0),
     )
@@ -1067,11 +1085,51 @@ fn sibling(path: &Path, suffix: &str) -> PathBuf {
 /// DB that held every count and ticket is gone (deleted, or lost with its folder): say so
 /// loudly, since events may now be ticketed again; and keep an orphan WAL aside, since
 /// SQLite would discard it when it opens the new DB.
-fn warn_if_recreated(path: &Path) {
+/// What the lock file holds once a DB has been created beside it: a later run that finds
+/// the lock file marked and the DB gone knows the DB was lost, not never made.
+const CREATED_MARK: &[u8] = b"zenticket-hook state DB created here\n";
+
+/// Creates the DB file (0600, never through a planted link), under the lock so that hooks
+/// starting at once on a fresh install create it once and none mistakes another's creation
+/// for a lost DB.
+fn create(path: &Path, lock: &File) -> Result<()> {
+    let err = StateError::at(path);
+    lock.lock_exclusive()
+        .map_err(|e| StateError::new(path, format!("cannot lock: {e}")))?;
+    let result = (|| {
+        if std::fs::symlink_metadata(path).is_ok() {
+            return Ok(()); // another process made it while we waited
+        }
+        let marked = lock.metadata().is_ok_and(|m| m.len() > 0);
+        warn_if_recreated(path, marked);
+        match OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(path)
+        {
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(err(io_words("cannot create it", &e))),
+        }
+        if !marked {
+            let _ = lock.write_all_at(CREATED_MARK, 0);
+        }
+        Ok(())
+    })();
+    let _ = FileExt::unlock(lock);
+    result
+}
+
+/// The DB is about to be created. When an earlier run created one here (the lock file says
+/// so) or left its WAL, the DB that held every count and ticket is gone (deleted, or lost
+/// with its folder): say so loudly, since events may now be ticketed again; and keep an
+/// orphan WAL aside, since SQLite would discard it when it opens the new DB.
+fn warn_if_recreated(path: &Path, marked: bool) {
     let wal = sibling(path, "-wal");
-    let lock = sibling(path, ".lock");
     let had_wal = std::fs::symlink_metadata(&wal).is_ok();
-    if !had_wal && std::fs::symlink_metadata(&lock).is_err() {
+    if !had_wal && !marked {
         return;
     }
     let mut msg = format!(
@@ -1272,7 +1330,7 @@ pub mod journal {
                     customer,
                     queue,
                 };
-                super::ticket_recorded(tx, &m, now)?;
+                super::ticket_made(tx, &m, now)?;
             }
             Ok(())
         })?;

@@ -10,19 +10,16 @@
 //! "the rest is closed". Ticket numbers stay 90 days as the audit record.
 
 use crate::config::Config;
+use crate::console;
 use crate::run::{self, Failure, Global};
 use crate::state::{self, State, StateError};
 use crate::work::{Retrier, Tally};
 use crate::zenoss::{Client, Evids};
 use fs2::FileExt;
-use std::collections::{BTreeMap, BTreeSet};
 use std::time::Instant;
 
 /// Audit records (tickets of events no longer open) are kept this long.
 const AUDIT_DAYS: f64 = 90.0;
-/// An event seen this recently is not pruned even if Zenoss does not list it as open:
-/// the query may have run before the hook recorded it.
-const PRUNE_GRACE: f64 = 300.0;
 
 #[derive(Debug, Default)]
 pub struct Summary {
@@ -37,6 +34,8 @@ pub struct Summary {
     /// Another sweep held the lock: nothing was done.
     pub skipped: bool,
     pub notes: Vec<String>,
+    /// Whether the console read was complete, in words (None: no [ZENOSS]).
+    pub console: Option<String>,
 }
 
 struct Sweep<'a> {
@@ -173,125 +172,145 @@ pub fn run(cfg: &Config, zenoss: Option<&Client>, dry_run: bool) -> Result<Summa
     Ok(sweep.sum)
 }
 
+/// What the sweep asks of each open event: enough to autoclear and prune (and, for
+/// reconcile, to decide).
+const KEYS: &[&str] = &["evid", "count", "eventState", "lastTime", "eventClass"];
+
+/// The tool's own events (`add_event`): never acted on by the tool.
+pub const OWN_CLASS: &str = "/App/Zenticket";
+
+fn own_event(row: &serde_json::Map<String, serde_json::Value>) -> bool {
+    let class = match row.get("eventClass") {
+        Some(serde_json::Value::Object(o)) => o.get("text").and_then(|v| v.as_str()),
+        Some(v) => v.as_str(),
+        None => None,
+    };
+    class.is_some_and(|c| c == OWN_CLASS || c.starts_with("/App/Zenticket/"))
+}
+
 impl Sweep<'_> {
-    /// Reads every open event from Zenoss, page by page; None when any page fails (a
-    /// partial list must never be taken as "the rest is closed").
-    fn open_events(&mut self, z: &Client) -> Option<BTreeMap<String, Option<f64>>> {
-        let mut open = BTreeMap::new();
-        let mut start = 0u64;
-        loop {
-            match z.query_open(start, 1000) {
-                Ok(page) => {
-                    let n = page.events.len() as u64;
-                    for e in page.events {
-                        let Some(evid) = e.get("evid").and_then(|v| v.as_str()).map(String::from)
-                        else {
-                            continue;
-                        };
-                        let last = match e.get("lastTime") {
-                            Some(serde_json::Value::Number(n)) => {
-                                n.as_f64().map(|f| if f > 1e11 { f / 1000.0 } else { f })
-                            }
-                            Some(serde_json::Value::String(s)) => crate::time::parse(s).ok(),
-                            _ => None,
-                        };
-                        open.insert(evid, last);
+    /// The console, read once; None (with a note) when Zenoss could not be read at all.
+    fn read_console(&mut self) -> Option<console::Read> {
+        let z = self.zenoss?;
+        match console::read(z, KEYS) {
+            Ok(read) => {
+                match &read.incomplete {
+                    None => {
+                        self.sum.console = Some(format!(
+                            "console read complete ({} open events)",
+                            read.rows.len()
+                        ))
                     }
-                    start += n;
-                    if n == 0 || start >= page.total {
-                        return Some(open);
+                    Some(why) => {
+                        log::warn!(
+                            "sweep: the read of the open events does not add up ({why}): nothing is pruned, only events it saw are autoclosed"
+                        );
+                        self.sum.console =
+                            Some(format!("console read incomplete ({why}): nothing pruned"));
                     }
                 }
-                Err(e) => {
-                    log::error!("sweep: cannot read open events from Zenoss: {e}");
-                    self.sum.notes.push(format!(
-                        "open events not read ({e}): no autoclear or prune via Zenoss"
-                    ));
-                    return None;
-                }
+                Some(read)
+            }
+            Err(e) => {
+                log::error!("sweep: cannot read open events from Zenoss: {e}");
+                self.sum.console = Some(format!(
+                    "open events not read ({e}): no autoclear, nothing pruned"
+                ));
+                None
             }
         }
     }
 
     fn autoclear_and_prune(&mut self) -> Result<(), StateError> {
-        let known = self.st.read(state::known)?;
-        let mut open = match self.zenoss {
-            Some(z) => self.open_events(z),
-            None => None,
-        };
-
+        let read = self.read_console();
         if self.cfg.autocleartime > 0 {
-            let cutoff = self.now - self.cfg.autocleartime as f64;
-            let mut old: BTreeSet<String> = BTreeSet::new();
-            if let Some(open) = &open {
-                old.extend(
-                    open.iter()
-                        .filter(|(_, last)| last.is_some_and(|l| l < cutoff))
-                        .map(|(e, _)| e.clone()),
-                );
+            self.autoclear(read.as_ref())?;
+        }
+        self.prune(read.as_ref())
+    }
+
+    /// Moves to history the open events whose lastTime, as Zenoss reports it in this read
+    /// (never the stored one: later occurrences need not have called the hook), is older
+    /// than autocleartime. The tool's own events are left alone.
+    fn autoclear(&mut self, read: Option<&console::Read>) -> Result<(), StateError> {
+        let cutoff = self.now - self.cfg.autocleartime as f64;
+        let Some(read) = read else {
+            if self.zenoss.is_none() {
+                self.sum
+                    .notes
+                    .push("autoclear needs a [ZENOSS] section".into());
             }
-            // Also those the state DB knows to be old (a Zenoss user may not see them all).
-            let still_open = |e: &str| open.as_ref().is_none_or(|o| o.contains_key(e));
-            old.extend(
-                known
-                    .iter()
-                    .filter(|k| k.last_time.is_some_and(|l| l < cutoff) && still_open(&k.evid))
-                    .map(|k| k.evid.clone()),
-            );
-            let old: Vec<String> = old.into_iter().collect();
-            if self.dry_run {
-                self.sum.autocleared = old.len() as u64;
-            } else if let Some(z) = self.zenoss {
-                for batch in Evids::batches(&old) {
-                    match z.close(&batch) {
-                        Ok(updated) => {
-                            self.sum.autocleared += updated;
-                            if let Some(open) = open.as_mut() {
-                                for e in batch.as_slice() {
-                                    open.remove(e);
-                                }
-                            }
-                            log::info!(
-                                "sweep: autoclear moved {updated} event(s) to history (lastTime older than {}s)",
-                                self.cfg.autocleartime
-                            );
-                        }
-                        Err(e) => {
-                            log::error!(
-                                "sweep: autoclear of {} event(s) failed: {e}",
-                                batch.as_slice().len()
-                            );
-                            self.sum.notes.push(format!("autoclear failed: {e}"));
-                        }
-                    }
+            return Ok(());
+        };
+        let old: Vec<String> = read
+            .rows
+            .iter()
+            .filter(|(_, row)| !own_event(row))
+            .filter(|(_, row)| console::last_time(row).is_some_and(|l| l < cutoff))
+            .map(|(e, _)| e.clone())
+            .collect();
+        if self.dry_run {
+            self.sum.autocleared = old.len() as u64;
+            return Ok(());
+        }
+        let Some(z) = self.zenoss else {
+            return Ok(());
+        };
+        for batch in Evids::batches(&old) {
+            match z.close(&batch) {
+                Ok(updated) => {
+                    self.sum.autocleared += updated;
+                    log::info!(
+                        "sweep: autoclear moved {updated} event(s) to history (lastTime older than {}s)",
+                        self.cfg.autocleartime
+                    );
                 }
-            } else if !old.is_empty() {
-                self.sum.notes.push(format!(
-                    "{} event(s) due for autoclear, but no [ZENOSS] section",
-                    old.len()
-                ));
+                Err(e) => {
+                    log::error!(
+                        "sweep: autoclear of {} event(s) failed: {e}",
+                        batch.as_slice().len()
+                    );
+                    self.sum.notes.push(format!("autoclear failed: {e}"));
+                }
             }
         }
+        Ok(())
+    }
 
-        // Prune: rows of events no longer open in Zenoss; without Zenoss, rows unchanged
-        // for longer than retrywindow. Never a row with work still owed.
-        let prunable: Vec<String> = known
-            .iter()
-            .filter(|k| {
-                !k.has_pending
-                    && match (&open, self.zenoss) {
-                        (Some(open), _) => {
-                            !open.contains_key(&k.evid) && k.updated < self.now - PRUNE_GRACE
-                        }
-                        (None, None) => k.updated < self.now - self.cfg.retrywindow as f64,
-                        (None, Some(_)) => false,
-                    }
-            })
-            .map(|k| k.evid.clone())
-            .collect();
+    /// Forgets the rows of events no longer open: only from complete reads, only rows
+    /// written before the read began, and only once a second complete read, at least half
+    /// a cycle later, missed the event too. Without `[ZENOSS]`: rows unchanged for longer
+    /// than retrywindow. Never a row with work owed or given up.
+    fn prune(&mut self, read: Option<&console::Read>) -> Result<(), StateError> {
+        // Taken after the read: rows written meanwhile are seen as such.
+        let known = self.st.read(state::known)?;
+        let (prunable, missing, seen_again) = match (read, self.zenoss) {
+            (Some(read), _) if read.complete() => {
+                plan_prune(&known, read, self.cfg.cycletime as f64 / 2.0)
+            }
+            (_, Some(_)) => (Vec::new(), Vec::new(), Vec::new()),
+            (None, None) => {
+                let before = self.now - self.cfg.retrywindow as f64;
+                let old = known
+                    .iter()
+                    .filter(|k| !k.has_pending && k.updated < before)
+                    .map(|k| k.evid.clone())
+                    .collect();
+                (old, Vec::new(), Vec::new())
+            }
+            (Some(_), None) => (Vec::new(), Vec::new(), Vec::new()),
+        };
         if self.dry_run {
             self.sum.pruned = prunable.len() as u64;
             return Ok(());
+        }
+        let started = read.map_or(self.now, |r| r.started);
+        for chunk in missing.chunks(500) {
+            self.st
+                .write(|tx| state::mark_missing(tx, chunk, Some(started)))?;
+        }
+        for chunk in seen_again.chunks(500) {
+            self.st.write(|tx| state::mark_missing(tx, chunk, None))?;
         }
         let audit_before = self.now - AUDIT_DAYS * 86400.0;
         for chunk in prunable.chunks(500) {
@@ -301,4 +320,33 @@ impl Sweep<'_> {
         self.st.write(|tx| state::prune_audit(tx, audit_before))?;
         Ok(())
     }
+}
+
+/// From a complete read: (rows to prune, rows missed for the first time, rows seen again
+/// after a miss). A row is pruned when this read missed it, it was written before the read
+/// began, nothing is owed on it, and an earlier complete read at least `apart` seconds
+/// before this one missed it too.
+pub fn plan_prune(
+    known: &[state::Known],
+    read: &console::Read,
+    apart: f64,
+) -> (Vec<String>, Vec<String>, Vec<String>) {
+    let (mut prune, mut missing, mut seen_again) = (Vec::new(), Vec::new(), Vec::new());
+    for k in known {
+        if read.rows.contains_key(&k.evid) {
+            if k.missing_since.is_some() {
+                seen_again.push(k.evid.clone());
+            }
+            continue;
+        }
+        if k.has_pending || k.updated >= read.started {
+            continue;
+        }
+        match k.missing_since {
+            None => missing.push(k.evid.clone()),
+            Some(first) if first <= read.started - apart => prune.push(k.evid.clone()),
+            Some(_) => {}
+        }
+    }
+    (prune, missing, seen_again)
 }

@@ -103,7 +103,8 @@ pub struct OwnEvent {
 /// One page of open events, as `query` gives them.
 pub struct Page {
     pub events: Vec<Map<String, Value>>,
-    pub total: u64,
+    /// `totalCount`, when the reply has one.
+    pub total: Option<u64>,
 }
 
 impl Client {
@@ -235,13 +236,12 @@ impl Client {
         .map(|_| ())
     }
 
-    /// One page of open events (New, Acknowledged, Suppressed), oldest evid first.
-    pub fn query_open(&self, start: u64, limit: u64) -> Result<Page, ZenossError> {
+    /// One page of open events (New, Acknowledged, Suppressed), by evid, with `keys`.
+    pub fn query_open(&self, start: u64, limit: u64, keys: &[&str]) -> Result<Page, ZenossError> {
         let mut result = self.call(
             "query",
             json!({"limit": limit.clamp(1, 1000), "start": start, "sort": "evid", "dir": "asc",
-                   "params": {"eventState": [0, 1, 2]},
-                   "keys": ["evid", "count", "eventState", "lastTime"]}),
+                   "params": {"eventState": [0, 1, 2]}, "keys": keys}),
         )?;
         let events = match result.remove("events") {
             Some(Value::Array(a)) => a
@@ -253,10 +253,7 @@ impl Client {
                 .collect(),
             _ => Vec::new(),
         };
-        let total = result
-            .get("totalCount")
-            .and_then(Value::as_u64)
-            .unwrap_or(0);
+        let total = result.get("totalCount").and_then(Value::as_u64);
         Ok(Page { events, total })
     }
 }

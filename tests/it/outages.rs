@@ -42,7 +42,11 @@ fn a_long_script_outage_then_recovery_makes_each_owed_ticket_once() {
     let t = outage().general("breakafter: 0");
     std::fs::write(t.path().join("down"), "").unwrap();
     for e in ["out-1", "out-2", "out-3"] {
-        t.clone().event(e, 1).run().status(1).decision("ticket-failed");
+        t.clone()
+            .event(e, 1)
+            .run()
+            .status(1)
+            .decision("ticket-failed");
     }
     // Far past the old give-up point (5 attempts): nothing is given up inside the window.
     for _ in 0..7 {
@@ -50,14 +54,21 @@ fn a_long_script_outage_then_recovery_makes_each_owed_ticket_once() {
     }
     std::fs::remove_file(t.path().join("down")).unwrap();
     let s = sweep(&t);
-    assert_eq!((&s["succeeded"], &s["given_up"]), (&3.into(), &0.into()), "{s}");
+    assert_eq!(
+        (&s["succeeded"], &s["given_up"]),
+        (&3.into(), &0.into()),
+        "{s}"
+    );
     let made = lines(&t, "made.txt");
     assert_eq!(made.len(), 3, "one ticket per owed count: {made:?}");
     // Each ticket carries the key of its first attempt.
     let attempts = lines(&t, "attempts.txt");
     for m in &made {
         let evid = m.split(' ').next().unwrap();
-        let first = attempts.iter().find(|a| a.starts_with(&format!("{evid} "))).unwrap();
+        let first = attempts
+            .iter()
+            .find(|a| a.starts_with(&format!("{evid} ")))
+            .unwrap();
         assert_eq!(m, first, "the same idempotency key");
     }
     assert_eq!(sweep(&t)["retried"], 0, "nothing left");
@@ -94,16 +105,36 @@ fn work_past_its_window_is_given_up_listed_raised_once_and_requeued() {
     z.add(ZEvent::new("win-1"));
     let t = outage().general("retrywindow: 1").zenoss(&z);
     std::fs::write(t.path().join("down"), "").unwrap();
-    t.clone().event("win-1", 1).run().status(1).decision("ticket-failed");
+    t.clone()
+        .event("win-1", 1)
+        .run()
+        .status(1)
+        .decision("ticket-failed");
     std::thread::sleep(std::time::Duration::from_millis(1100));
     assert_eq!(sweep(&t)["given_up"], 1);
     sweep(&t);
-    let listed = t.again().args(["--json", "state", "--given-up"]).run().json();
+    let listed = t
+        .again()
+        .args(["--json", "state", "--given-up"])
+        .run()
+        .json();
     let gone = &listed[0]["given_up"][0];
-    assert_eq!((&gone["what"], &gone["count"]), (&"ticket".into(), &1.into()));
-    assert!(gone["reason"].as_str().unwrap().ends_with("ticket system down"), "{gone}");
+    assert_eq!(
+        (&gone["what"], &gone["count"]),
+        (&"ticket".into(), &1.into())
+    );
+    assert!(
+        gone["reason"]
+            .as_str()
+            .unwrap()
+            .ends_with("ticket system down"),
+        "{gone}"
+    );
     let given_up = "zenticket: work given up (see zenticket-hook state --given-up; requeue)";
-    assert_eq!(z.own_events(), [("Error".to_string(), given_up.to_string())]);
+    assert_eq!(
+        z.own_events(),
+        [("Error".to_string(), given_up.to_string())]
+    );
     // Back up, and put back by hand: the ticket is made with the same key.
     std::fs::remove_file(t.path().join("down")).unwrap();
     t.again()
@@ -111,7 +142,11 @@ fn work_past_its_window_is_given_up_listed_raised_once_and_requeued() {
         .run()
         .status(0)
         .stdout("requeued 1 piece(s) of given-up work of evid win-1\n");
-    assert_eq!(sweep(&t)["succeeded"], 2, "the ticket and its acknowledgement");
+    assert_eq!(
+        sweep(&t)["succeeded"],
+        2,
+        "the ticket and its acknowledgement"
+    );
     assert_eq!(lines(&t, "made.txt"), lines(&t, "attempts.txt")[..1]);
     assert_eq!(
         z.own_events(),
@@ -131,22 +166,35 @@ fn a_hanging_ticket_system_opens_the_breaker_and_the_backlog_drains() {
         .zenoss(&z);
     std::fs::write(t.path().join("hang"), "").unwrap();
     for e in ["hang-1", "hang-2"] {
-        t.clone().event(e, 1).run().status(1).decision("ticket-failed");
+        t.clone()
+            .event(e, 1)
+            .run()
+            .status(1)
+            .decision("ticket-failed");
     }
     // The breaker is open: hooks no longer hold a slot for the script.
     let started = std::time::Instant::now();
     let out = t.again().event("hang-3", 1).run();
     let took = started.elapsed();
     out.status(0).decision("ticket-deferred");
-    assert!(took < std::time::Duration::from_secs(1), "answered at once: {took:?}");
+    assert!(
+        took < std::time::Duration::from_secs(1),
+        "answered at once: {took:?}"
+    );
     assert_eq!(lines(&t, "attempts.txt").len(), 2, "the script did not run");
     let breaker = "zenticket: the ticket script keeps failing; breaker open, tickets deferred";
     sweep(&t); // probes the oldest once: still hanging
     assert_eq!(lines(&t, "attempts.txt").len(), 3);
-    assert!(z.own_events().contains(&("Error".to_string(), breaker.to_string())));
+    assert!(z
+        .own_events()
+        .contains(&("Error".to_string(), breaker.to_string())));
     let nagios = t.again().args(["status", "--nagios"]).run();
     nagios.status(2);
-    assert!(nagios.stdout.starts_with("CRITICAL - breaker open for "), "{}", nagios.stdout);
+    assert!(
+        nagios.stdout.starts_with("CRITICAL - breaker open for "),
+        "{}",
+        nagios.stdout
+    );
     // The ticket system answers again: one sweep probes, closes the breaker, drains.
     std::fs::remove_file(t.path().join("hang")).unwrap();
     let s = sweep(&t);
@@ -155,9 +203,18 @@ fn a_hanging_ticket_system_opens_the_breaker_and_the_backlog_drains() {
         .iter()
         .map(|l| l.split(' ').next().unwrap().to_string())
         .collect();
-    assert_eq!(made, ["hang-1", "hang-2", "hang-3"], "oldest first, once each");
-    assert!(z.own_events().contains(&("Clear".to_string(), breaker.to_string())));
-    t.again().bare("hang-4", 1, 0).args(["--severity", "4"]).run();
+    assert_eq!(
+        made,
+        ["hang-1", "hang-2", "hang-3"],
+        "oldest first, once each"
+    );
+    assert!(z
+        .own_events()
+        .contains(&("Clear".to_string(), breaker.to_string())));
+    t.again()
+        .bare("hang-4", 1, 0)
+        .args(["--severity", "4"])
+        .run();
     let status = t.again().args(["--json", "status"]).run().json();
     assert_eq!(status["breaker"]["open"], false, "{status}");
 }
@@ -172,7 +229,11 @@ fn spawn(t: &Test) -> Child {
 fn concurrent_hooks_all_see_the_open_breaker() {
     let t = outage().general("breakafter: 1");
     std::fs::write(t.path().join("down"), "").unwrap();
-    t.clone().event("brk-0", 1).run().status(1).decision("ticket-failed");
+    t.clone()
+        .event("brk-0", 1)
+        .run()
+        .status(1)
+        .decision("ticket-failed");
     let children: Vec<Child> = (1..=8)
         .map(|i| spawn(&t.again().event(&format!("brk-{i}"), 1)))
         .collect();
@@ -182,7 +243,11 @@ fn concurrent_hooks_all_see_the_open_breaker() {
         assert_eq!(out.status.code(), Some(0), "{line}");
         assert!(line.starts_with("ticket-deferred for evid brk-"), "{line}");
     }
-    assert_eq!(lines(&t, "attempts.txt").len(), 1, "only the first hook ran the script");
+    assert_eq!(
+        lines(&t, "attempts.txt").len(),
+        1,
+        "only the first hook ran the script"
+    );
     let state = t.again().args(["--json", "state"]).run().json();
     let owed = state
         .as_array()
@@ -204,15 +269,25 @@ fn status_nagios_reads_as_zenoss_nagios_parser_reads_it() {
     let out = t.again().args(["status", "--nagios"]).run();
     out.status(0);
     // Products/ZenRRD/parsers/Nagios.py: text, then '|' and perfdata label=value[UOM];...
-    let (text, perf) = out.stdout.trim_end().split_once('|').expect("a perfdata part");
-    assert_eq!(text, "OK - 1 owed, breaker closed ", "the acknowledgement, with no [ZENOSS]");
+    let (text, perf) = out
+        .stdout
+        .trim_end()
+        .split_once('|')
+        .expect("a perfdata part");
+    assert_eq!(
+        text, "OK - 1 owed, breaker closed ",
+        "the acknowledgement, with no [ZENOSS]"
+    );
     let re = regex::Regex::new(r"(([^ =']+|'([^']+)')=([-0-9.eE]+)\S*)").unwrap();
     let points: Vec<(String, f64)> = re
         .captures_iter(perf)
         .map(|c| (c[2].to_string(), c[4].parse().unwrap()))
         .collect();
     let labels: Vec<&str> = points.iter().map(|(l, _)| l.as_str()).collect();
-    assert_eq!(labels, ["owed", "oldest", "given_up", "breaker", "since_sweep"]);
+    assert_eq!(
+        labels,
+        ["owed", "oldest", "given_up", "breaker", "since_sweep"]
+    );
     assert_eq!(points[0].1, 1.0);
     assert!(points[4].1 >= 0.0 && points[4].1 < 60.0, "{points:?}");
     // Given-up work: WARNING.
@@ -223,5 +298,9 @@ fn status_nagios_reads_as_zenoss_nagios_parser_reads_it() {
     let out = t2.again().args(["status", "--nagios"]).run();
     out.status(1);
     // The ticket, and nag-1's acknowledgement that nothing (no [ZENOSS]) could deliver.
-    assert!(out.stdout.starts_with("WARNING - 2 given up in 24 h | "), "{}", out.stdout);
+    assert!(
+        out.stdout.starts_with("WARNING - 2 given up in 24 h | "),
+        "{}",
+        out.stdout
+    );
 }

@@ -128,8 +128,13 @@ fn events_closed_in_zenoss_are_pruned_and_tickets_kept_for_audit() {
     let mut gone = z.event("gone-1").unwrap();
     gone.state = 3;
     z.add(gone);
-    // Recently seen rows are spared (Zenoss's index may lag); age them.
-    sql(t.path(), "UPDATE events SET updated = updated - 3600");
+    // A row is pruned once two complete reads, half a cycle apart, missed its event.
+    let first = sweep(&t);
+    assert_eq!(first.json()["pruned"], 0, "{}", first.stdout);
+    sql(
+        t.path(),
+        "UPDATE events SET missing_since = missing_since - 3600",
+    );
     let s = sweep(&t);
     assert_eq!(s.json()["pruned"], 1, "{}", s.stdout);
     let state = s.state();

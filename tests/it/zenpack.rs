@@ -155,7 +155,11 @@ fn actions_json_has_every_key_the_loader_reads() {
          \x20   evt = O(severity=4, status=0, event_class=cls)\n\
          \x20   print(cls, bool({source}))\n"
     );
-    let out = Command::new("python3").arg("-c").arg(&program).output().unwrap();
+    let out = Command::new("python3")
+        .arg("-c")
+        .arg(&program)
+        .output()
+        .unwrap();
     assert_eq!(
         String::from_utf8_lossy(&out.stdout),
         "/Net/Link True\n/App/Zenticket False\n/Cmd/Failed False\n/App/Failed/x False\n",

@@ -489,7 +489,14 @@ fn answer(
         // Products/Zuul/routers/zep.py: six arguments (4.2 requires `evclass`), severity
         // by name; the event class must exist.
         "add_event" => {
-            let args = ["summary", "device", "component", "severity", "evclasskey", "evclass"];
+            let args = [
+                "summary",
+                "device",
+                "component",
+                "severity",
+                "evclasskey",
+                "evclass",
+            ];
             let missing: Vec<&str> = args
                 .iter()
                 .copied()
@@ -499,7 +506,9 @@ fn answer(
             if !missing.is_empty() {
                 exception(
                     &s,
-                    &format!("TypeError: add_event() takes exactly 7 arguments ({missing:?} missing)"),
+                    &format!(
+                        "TypeError: add_event() takes exactly 7 arguments ({missing:?} missing)"
+                    ),
                 )
             } else if !severities.contains(&data["severity"].as_str().unwrap_or("")) {
                 exception(&s, "KeyError: severity")
