@@ -11,6 +11,7 @@ mod chaos;
 mod cli;
 mod concurrency;
 mod config_py2;
+mod console;
 mod files;
 mod outages;
 mod state_db;

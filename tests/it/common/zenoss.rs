@@ -38,6 +38,25 @@ pub enum Fault {
     Trickle(Duration),
 }
 
+/// How the open console misbehaves while `sweep` pages through it (each a way a real
+/// console changes or a server answers under load).
+#[derive(Clone, Debug, PartialEq)]
+pub enum Misbehave {
+    /// After the first page is served, this many of the open events (the first by evid)
+    /// are closed: the later pages' offsets shift.
+    CloseAfterFirstPage(usize),
+    /// totalCount is this much smaller than the events.
+    TotalShort(usize),
+    /// The second page comes back empty.
+    EmptySecondPage,
+    /// The second page starts this many rows early: rows repeat across pages.
+    RepeatRows(usize),
+    /// No totalCount in the reply.
+    NoTotalCount,
+    /// The first row of the first page has no evid.
+    RowWithoutEvid,
+}
+
 /// One event as Zenoss holds it.
 #[derive(Clone, Debug)]
 pub struct ZEvent {
@@ -156,6 +175,7 @@ struct Inner {
     user: String,
     password: String,
     apikey: Option<String>,
+    misbehave: Option<Misbehave>,
 }
 
 #[derive(Clone)]
@@ -177,6 +197,7 @@ impl Zenoss {
             user: "admin".into(),
             password: "zenoss".into(),
             apikey: None,
+            misbehave: None,
         }));
         let shared = inner.clone();
         let base = url.clone();
@@ -203,6 +224,11 @@ impl Zenoss {
 
     pub fn event(&self, evid: &str) -> Option<ZEvent> {
         self.lock().events.get(evid).cloned()
+    }
+
+    pub fn misbehave(&self, m: Option<Misbehave>) -> &Zenoss {
+        self.lock().misbehave = m;
+        self
     }
 
     pub fn fail_next(&self, faults: &[Fault]) -> &Zenoss {
@@ -527,7 +553,11 @@ fn answer(
         }
         "query" => {
             let limit = data["limit"].as_u64().unwrap_or(0).min(1000) as usize;
-            let start = data["start"].as_u64().unwrap_or(0) as usize;
+            let mut start = data["start"].as_u64().unwrap_or(0) as usize;
+            let misbehave = s.misbehave.clone();
+            if let (Some(Misbehave::RepeatRows(n)), true) = (&misbehave, start > 0) {
+                start = start.saturating_sub(*n);
+            }
             let states: Option<Vec<i64>> = data["params"]["eventState"]
                 .as_array()
                 .map(|a| a.iter().filter_map(Value::as_i64).collect());
@@ -579,7 +609,38 @@ fn answer(
                     None => row(e, s.version),
                 })
                 .collect();
-            json!({"success": true, "events": rows, "totalCount": matching.len(), "asof": 1700000000.0})
+            let total = matching.len();
+            let mut rows = rows;
+            let mut reply = json!({"success": true, "totalCount": total, "asof": 1700000000.0});
+            match &misbehave {
+                Some(Misbehave::TotalShort(n)) => reply["totalCount"] = json!(total - n),
+                Some(Misbehave::NoTotalCount) => {
+                    reply.as_object_mut().unwrap().remove("totalCount");
+                }
+                Some(Misbehave::EmptySecondPage) if start > 0 && start <= limit => rows.clear(),
+                Some(Misbehave::RowWithoutEvid) if start == 0 => {
+                    if let Some(Value::Object(o)) = rows.first_mut() {
+                        o.remove("evid");
+                    }
+                }
+                Some(Misbehave::CloseAfterFirstPage(n)) if start == 0 => {
+                    let open: Vec<String> = s
+                        .events
+                        .values()
+                        .filter(|e| e.state <= 2)
+                        .take(*n)
+                        .map(|e| e.evid.clone())
+                        .collect();
+                    for evid in open {
+                        if let Some(e) = s.events.get_mut(&evid) {
+                            e.state = 3;
+                        }
+                    }
+                }
+                _ => {}
+            }
+            reply["events"] = Value::Array(rows);
+            reply
         }
         _ => return html(500),
     };
