@@ -194,6 +194,8 @@ pub struct Config {
     pub breakafter: u32,
     /// Seconds between sweeps of `sweep --every` (the daemon's cycle).
     pub cycletime: u64,
+    /// Whether each sweep reads the whole open console and handles what no hook call did.
+    pub reconcile: bool,
     pub filters: Filters,
     pub customers: Vec<Customer>,
     pub zenoss: Option<ZenossConfig>,
@@ -478,6 +480,7 @@ impl Reader<'_> {
         let retrydelay = self.uint(g, "retrydelay", 60);
         let retrymaxdelay = self.uint(g, "retrymaxdelay", 600).max(retrydelay);
         let breakafter = self.uint(g, "breakafter", 3).min(u32::MAX as u64) as u32;
+        let reconcile = self.boolean(g, "reconcile", true);
         warn_unknown(self.file, g, GENERAL_KEYS, warnings);
 
         Config {
@@ -499,6 +502,7 @@ impl Reader<'_> {
             retrymaxdelay,
             breakafter,
             cycletime,
+            reconcile,
             filters: Filters::default(),
             customers: Vec::new(),
             zenoss: None,

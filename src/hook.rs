@@ -233,8 +233,15 @@ impl Hook<'_> {
     /// Handles one (non-clear) event. `Err` only when the state DB itself fails.
     pub fn handle(&self, ev: &Event) -> Result<Report, StateError> {
         let mut st = self.state(&ev.evid)?;
+        self.handle_in(&mut st, ev)
+    }
+
+    /// The same in an open state DB: what reconcile runs for an occurrence no hook
+    /// handled, so that both make exactly the same decision through the same claims.
+    pub fn handle_in(&self, st: &mut State, ev: &Event) -> Result<Report, StateError> {
+        let st = &mut *st;
         let me = state::claimant();
-        let d = self.decide_and_record(&mut st, ev, &me)?;
+        let d = self.decide_and_record(st, ev, &me)?;
         for w in &d.warnings {
             log::warn!("{w}");
         }
@@ -258,12 +265,12 @@ impl Hook<'_> {
             retry: false,
         };
         if let (Kind::Ticket, Some(_)) = (d.kind, d.customer.as_ref()) {
-            self.ticket(&mut st, ev, &d, &me, &mut report)?;
+            self.ticket(st, ev, &d, &me, &mut report)?;
         }
         if self.dry_run && d.close {
             report.close = Action::Skipped;
         }
-        self.settle(&mut st, &ev.evid, &mut report)?;
+        self.settle(st, &ev.evid, &mut report)?;
         Ok(report)
     }
 

@@ -6,7 +6,8 @@
 //! (the SQLite state DB), `script` (running the ticket script), `zenoss` (the JSON API), `console` (a read of the open
 //! events that knows whether it is complete),
 //! `work` (owed work: attempts, retries, claims, give-up), `hook` (one event end to end),
-//! `sweep` (the cron companion), `health` (`status` and the tool's own events in Zenoss),
+//! `sweep` (the cron companion), `reconcile` (the daemon's polling: the whole console,
+//! handled as a hook would), `health` (`status` and the tool's own events in Zenoss),
 //! `output` (what is printed), `log` (the daemon's log
 //! format), `time` (Zenoss's time forms), `run` (global options and the exit status).
 
@@ -18,6 +19,7 @@ pub mod health;
 pub mod hook;
 pub mod log;
 pub mod output;
+pub mod reconcile;
 pub mod run;
 pub mod script;
 pub mod state;

@@ -39,8 +39,13 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Cmd {
-    /// Cron job: retry pending work, autoclear stale events, prune the state DB
-    Sweep,
+    /// Cron job: retry owed work, reconcile the open console, autoclear, prune the state DB
+    Sweep {
+        /// On an empty state DB, act on every open event (as the daemon did at start)
+        /// instead of adopting the console
+        #[arg(long)]
+        no_adopt: bool,
+    },
     /// Validate the config and print the routing table
     CheckConfig,
     /// Show what the state DB holds
@@ -102,8 +107,8 @@ fn try_main() -> Result<i32, Failure> {
             output::print(g.json, &report.line(), &report.json());
             Ok(if report.retry { 1 } else { 0 })
         }
-        Some(Cmd::Sweep) => {
-            let summary = sweep::run_cmd(&g)?;
+        Some(Cmd::Sweep { no_adopt }) => {
+            let summary = sweep::run_cmd(&g, !no_adopt)?;
             output::print(g.json, &summary.line(), &summary.json());
             Ok(0)
         }

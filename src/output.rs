@@ -117,7 +117,7 @@ impl Summary {
             "retried": self.retried, "succeeded": self.succeeded, "failed": self.failed,
             "given_up": self.given_up, "autocleared": self.autocleared, "pruned": self.pruned,
             "took": self.took, "dry_run": self.dry_run, "skipped": self.skipped, "notes": self.notes,
-            "console": self.console,
+            "console": self.console, "reconciled": self.reconciled, "adopted": self.adopted,
         })
     }
 }

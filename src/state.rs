@@ -898,6 +898,7 @@ pub fn ticket_covers(conn: &Connection, evid: &str, count: i64) -> rusqlite::Res
 /// What autoclear and pruning need to know of one stored evid.
 pub struct Known {
     pub evid: String,
+    pub count: i64,
     pub last_time: Option<f64>,
     pub updated: f64,
     pub has_pending: bool,
@@ -909,7 +910,7 @@ pub struct Known {
 pub fn known(conn: &Connection) -> rusqlite::Result<Vec<Known>> {
     let mut stmt = conn.prepare(
         "SELECT e.evid, e.last_time, e.updated, EXISTS(SELECT 1 FROM pending p WHERE p.evid = e.evid),
-            e.missing_since
+            e.missing_since, e.count
          FROM events e",
     )?;
     let rows = stmt.query_map([], |r| {
@@ -919,6 +920,7 @@ pub fn known(conn: &Connection) -> rusqlite::Result<Vec<Known>> {
             updated: r.get(2)?,
             has_pending: r.get(3)?,
             missing_since: r.get(4)?,
+            count: r.get(5)?,
         })
     })?;
     rows.collect()

@@ -11,6 +11,7 @@
 
 use crate::config::Config;
 use crate::console;
+use crate::reconcile;
 use crate::run::{self, Failure, Global};
 use crate::state::{self, State, StateError};
 use crate::work::{Retrier, Tally};
@@ -36,6 +37,10 @@ pub struct Summary {
     pub notes: Vec<String>,
     /// Whether the console read was complete, in words (None: no [ZENOSS]).
     pub console: Option<String>,
+    /// Open events reconcile handled as a hook would have.
+    pub reconciled: u64,
+    /// Open events adopted on the first reconcile of an empty state DB.
+    pub adopted: u64,
 }
 
 struct Sweep<'a> {
@@ -49,11 +54,15 @@ struct Sweep<'a> {
 
 /// The `sweep` mode: config, log and Zenoss client from the global options, one run,
 /// its summary logged. Printing is the caller's.
-pub fn run_cmd(g: &Global) -> Result<Summary, Failure> {
+pub fn run_cmd(g: &Global, adopt: bool) -> Result<Summary, Failure> {
     let cfg = g.load_config()?;
     g.install_log(&cfg);
     let client = run::zenoss_client(&cfg)?;
-    let summary = run(&cfg, client.as_ref(), g.dry_run).map_err(|e| {
+    let opts = Options {
+        dry_run: g.dry_run,
+        adopt,
+    };
+    let summary = run(&cfg, client.as_ref(), opts).map_err(|e| {
         log::error!("sweep: {e}");
         Failure::retry(format!("sweep: {e}"))
     })?;
@@ -94,7 +103,16 @@ fn dry_run_state(path: &std::path::Path) -> Result<State, StateError> {
     }
 }
 
-pub fn run(cfg: &Config, zenoss: Option<&Client>, dry_run: bool) -> Result<Summary, StateError> {
+/// How a sweep runs: `--dry-run`, and whether a first reconcile on an empty state DB
+/// adopts the console (not with `--no-adopt`).
+#[derive(Debug, Clone, Copy)]
+pub struct Options {
+    pub dry_run: bool,
+    pub adopt: bool,
+}
+
+pub fn run(cfg: &Config, zenoss: Option<&Client>, opts: Options) -> Result<Summary, StateError> {
+    let dry_run = opts.dry_run;
     let started = Instant::now();
     // A dry run reads a scratch copy (nothing on disk is created or written) and needs no
     // turn: it changes nothing another sweep could trip over.
@@ -141,7 +159,19 @@ pub fn run(cfg: &Config, zenoss: Option<&Client>, dry_run: bool) -> Result<Summa
             ..Summary::default()
         },
     };
-    sweep.autoclear_and_prune()?;
+    let read = sweep.read_console();
+    if let (true, Some(read)) = (cfg.reconcile, read.as_ref()) {
+        let tally = reconcile::run(cfg, zenoss, &mut sweep.st, read, opts.adopt, dry_run)?;
+        sweep.sum.reconciled = tally.handled();
+        sweep.sum.adopted = tally.adopted;
+        if let Some(words) = tally.words() {
+            sweep.sum.notes.push(words);
+        }
+    }
+    if cfg.autocleartime > 0 {
+        sweep.autoclear(read.as_ref())?;
+    }
+    sweep.prune(read.as_ref())?;
     if let Some(note) = stray_events(cfg) {
         log::warn!("sweep: {note}");
         sweep.sum.notes.push(note);
@@ -172,27 +202,17 @@ pub fn run(cfg: &Config, zenoss: Option<&Client>, dry_run: bool) -> Result<Summa
     Ok(sweep.sum)
 }
 
-/// What the sweep asks of each open event: enough to autoclear and prune (and, for
-/// reconcile, to decide).
-const KEYS: &[&str] = &["evid", "count", "eventState", "lastTime", "eventClass"];
-
-/// The tool's own events (`add_event`): never acted on by the tool.
-pub const OWN_CLASS: &str = "/App/Zenticket";
-
-fn own_event(row: &serde_json::Map<String, serde_json::Value>) -> bool {
-    let class = match row.get("eventClass") {
-        Some(serde_json::Value::Object(o)) => o.get("text").and_then(|v| v.as_str()),
-        Some(v) => v.as_str(),
-        None => None,
-    };
-    class.is_some_and(|c| c == OWN_CLASS || c.starts_with("/App/Zenticket/"))
-}
-
 impl Sweep<'_> {
     /// The console, read once; None (with a note) when Zenoss could not be read at all.
     fn read_console(&mut self) -> Option<console::Read> {
         let z = self.zenoss?;
-        match console::read(z, KEYS) {
+        // Reconcile decides from the rows, so it asks for every field the rules read.
+        let keys = if self.cfg.reconcile {
+            reconcile::KEYS
+        } else {
+            &["evid", "count", "eventState", "lastTime", "eventClass"]
+        };
+        match console::read(z, keys) {
             Ok(read) => {
                 match &read.incomplete {
                     None => {
@@ -221,14 +241,6 @@ impl Sweep<'_> {
         }
     }
 
-    fn autoclear_and_prune(&mut self) -> Result<(), StateError> {
-        let read = self.read_console();
-        if self.cfg.autocleartime > 0 {
-            self.autoclear(read.as_ref())?;
-        }
-        self.prune(read.as_ref())
-    }
-
     /// Moves to history the open events whose lastTime, as Zenoss reports it in this read
     /// (never the stored one: later occurrences need not have called the hook), is older
     /// than autocleartime. The tool's own events are left alone.
@@ -245,7 +257,7 @@ impl Sweep<'_> {
         let old: Vec<String> = read
             .rows
             .iter()
-            .filter(|(_, row)| !own_event(row))
+            .filter(|(_, row)| !reconcile::own_event(row))
             .filter(|(_, row)| console::last_time(row).is_some_and(|l| l < cutoff))
             .map(|(e, _)| e.clone())
             .collect();

@@ -14,6 +14,7 @@ mod config_py2;
 mod console;
 mod files;
 mod outages;
+mod reconcile;
 mod state_db;
 mod sweep;
 mod ticket_script;
