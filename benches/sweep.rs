@@ -154,6 +154,116 @@ fn main() {
     );
     println!("  target: under 1000 ms");
     console_read();
+    reconcile(now);
+}
+
+/// Reconcile's cost: a sweep over 10,000 (and 20,000) open events with nothing to do, and
+/// with 1,000 new occurrences to ticket (ticket + acknowledge each), against the same 1,000
+/// tickets made by 1,000 hook calls, as zenactiond would run them one after another.
+fn reconcile(now: f64) {
+    let run = |open: usize, new: usize| -> (Duration, Duration) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let z = zenoss::Zenoss::start(zenoss::Version::V6);
+        let script = dir.path().join("t.sh");
+        std::fs::write(&script, "#!/bin/sh\necho 42\n").expect("script");
+        std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .expect("chmod");
+        let conf = setup(dir.path(), &z.section());
+        let text = std::fs::read_to_string(&conf).expect("config");
+        std::fs::write(
+            &conf,
+            text.replace(
+                "ticketscript: /bin/true",
+                &format!("ticketscript: {}", script.display()),
+            ),
+        )
+        .expect("config");
+        for i in 0..open {
+            let mut e = zenoss::ZEvent::new(&format!("0242ac11-0008-8a4b-11ee-{i:012}"));
+            e.count = 3;
+            z.add(e);
+        }
+        fill(&dir.path().join("zenticket.db"), open, now, 0.0, 0);
+        let (idle, _, _) = time(Command::new(BIN).arg("--config").arg(&conf).arg("sweep"));
+        for i in 0..new {
+            z.add(zenoss::ZEvent::new(&format!("new-{i:06}")));
+        }
+        let (busy, _, line) = time(Command::new(BIN).arg("--config").arg(&conf).arg("sweep"));
+        if new > 0 {
+            assert!(
+                line.contains(&format!("reconciled {new} event(s)")),
+                "{line}"
+            );
+        }
+        (idle, busy)
+    };
+    let (idle_10k, busy_10k) = run(10_000, 1_000);
+    let (idle_20k, _) = run(20_000, 0);
+    // The same 1,000 tickets through 1,000 hook calls (text given, so no fetch).
+    let dir = tempfile::tempdir().expect("tempdir");
+    let z = zenoss::Zenoss::start(zenoss::Version::V6);
+    let conf = setup(dir.path(), &z.section());
+    let script = dir.path().join("t.sh");
+    std::fs::write(&script, "#!/bin/sh\necho 42\n").expect("script");
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+        .expect("chmod");
+    let text = std::fs::read_to_string(&conf).expect("config");
+    std::fs::write(
+        &conf,
+        text.replace(
+            "ticketscript: /bin/true",
+            &format!("ticketscript: {}", script.display()),
+        ),
+    )
+    .expect("config");
+    let started = Instant::now();
+    for i in 0..1_000 {
+        let evid = format!("new-{i:06}");
+        z.add(zenoss::ZEvent::new(&evid));
+        time(Command::new(BIN).arg("--config").arg(&conf).args([
+            "--evid",
+            &evid,
+            "--count",
+            "1",
+            "--event-state",
+            "0",
+            "--severity",
+            "4",
+            "--prod-state",
+            "1000",
+            "--device",
+            "router1",
+            "--device-groups",
+            "|/Network",
+            "--summary",
+            "Interface eth0 down",
+        ]));
+    }
+    let hooks = started.elapsed();
+    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+    println!("reconcile (Zenoss test server on 127.0.0.1, sh ticket script):");
+    println!(
+        "  sweep, 10,000 open events, nothing to do     {:>8.1} ms",
+        ms(idle_10k)
+    );
+    println!(
+        "  sweep, 20,000 open events, nothing to do     {:>8.1} ms",
+        ms(idle_20k)
+    );
+    println!(
+        "  sweep, 10,000 open + 1,000 new to ticket     {:>8.1} ms",
+        ms(busy_10k)
+    );
+    println!(
+        "  1,000 hook calls for the same tickets        {:>8.1} ms",
+        ms(hooks)
+    );
+    println!(
+        "  reconcile of 1,000 new / 1,000 hook calls: {:.2}x; per ticket {:.2} ms vs {:.2} ms",
+        ms(busy_10k) / ms(hooks),
+        (ms(busy_10k) - ms(idle_10k)) / 1000.0,
+        ms(hooks) / 1000.0
+    );
 }
 
 /// The read of 20,000 open events as sweep does it (pages, dedupe, the completeness
