@@ -10,12 +10,21 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::PathBuf;
 use std::sync::Mutex;
 
+type Syslog = syslog::Logger<syslog::LoggerBackend, syslog::Formatter3164>;
+
 pub struct Logger {
     target: LogTarget,
-    syslog: Option<Mutex<syslog::Logger<syslog::LoggerBackend, syslog::Formatter3164>>>,
+    syslog: Option<Mutex<Syslog>>,
     /// `-v`: also echo to stderr.
     echo: bool,
 }
+
+/// The installed logger's settings: `sweep --every` re-reads the config each cycle, and
+/// a changed `logfile` or `syslog` takes effect without a restart.
+static CURRENT: Mutex<Option<Logger>> = Mutex::new(None);
+
+/// What the `log` macros call: the current settings, whatever they are now.
+struct Installed;
 
 impl Logger {
     pub fn new(target: LogTarget, facility: Option<&str>, echo: bool) -> Logger {
@@ -36,11 +45,13 @@ impl Logger {
         }
     }
 
-    /// Installs this logger for the `log` macros.
+    /// Installs this logger for the `log` macros, or replaces the one installed.
     pub fn install(self) {
-        let level = log::LevelFilter::Info;
-        if log::set_boxed_logger(Box::new(self)).is_ok() {
-            log::set_max_level(level);
+        if let Ok(mut current) = CURRENT.lock() {
+            *current = Some(self);
+        }
+        if log::set_logger(&Installed).is_ok() {
+            log::set_max_level(log::LevelFilter::Info);
         }
     }
 
@@ -88,12 +99,24 @@ fn append(path: &PathBuf, data: &[u8]) -> std::io::Result<()> {
     r
 }
 
-impl log::Log for Logger {
+impl log::Log for Installed {
     fn enabled(&self, _: &log::Metadata) -> bool {
         true
     }
 
     fn log(&self, record: &log::Record) {
+        if let Ok(current) = CURRENT.lock() {
+            if let Some(l) = current.as_ref() {
+                l.record(record);
+            }
+        }
+    }
+
+    fn flush(&self) {}
+}
+
+impl Logger {
+    fn record(&self, record: &log::Record) {
         let level = match record.level() {
             log::Level::Error => "ERROR",
             log::Level::Warn => "WARNING",
@@ -116,8 +139,6 @@ impl log::Log for Logger {
             }
         }
     }
-
-    fn flush(&self) {}
 }
 
 /// Control characters (newlines, ANSI escapes, ...) as `\n`, `\x1b`: one record, one line.

@@ -45,6 +45,13 @@ enum Cmd {
         /// instead of adopting the console
         #[arg(long)]
         no_adopt: bool,
+        /// Run in the foreground, a sweep every SECONDS [default: cycletime, else 60];
+        /// SIGTERM/SIGINT stop it after the current step, SIGHUP re-reads the config
+        #[arg(long, value_name = "SECONDS")]
+        every: Option<Option<u64>>,
+        /// With --every: stop after this many sweeps
+        #[arg(long, requires = "every", value_name = "N")]
+        cycles: Option<u64>,
     },
     /// Validate the config and print the routing table
     CheckConfig,
@@ -107,7 +114,12 @@ fn try_main() -> Result<i32, Failure> {
             output::print(g.json, &report.line(), &report.json());
             Ok(if report.retry { 1 } else { 0 })
         }
-        Some(Cmd::Sweep { no_adopt }) => {
+        Some(Cmd::Sweep {
+            no_adopt,
+            every: Some(period),
+            cycles,
+        }) => sweep::run_loop(&g, period, cycles, !no_adopt).map(|_| 0),
+        Some(Cmd::Sweep { no_adopt, .. }) => {
             let summary = sweep::run_cmd(&g, !no_adopt)?;
             output::print(g.json, &summary.line(), &summary.json());
             Ok(0)

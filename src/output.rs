@@ -151,6 +151,11 @@ pub fn check_config(out: &mut dyn Write, cfg: &Config, json: bool) -> std::io::R
     let zenhome = cfg.zenhome.as_ref().map(|z| z.display().to_string());
     writeln!(out, "zenhome      {}", or(zenhome, "(unknown)"))?;
     writeln!(out, "statedb      {}", cfg.statedb.display())?;
+    writeln!(
+        out,
+        "cycletime    {}s (the zenticket daemon's period: `sweep --every`)",
+        cfg.cycletime
+    )?;
     let logfile = match &cfg.logfile {
         LogTarget::Stderr => "-".to_string(),
         LogTarget::File(p) => p.display().to_string(),

@@ -162,7 +162,7 @@ pub fn run(
         if !needs_action(count, known) {
             continue;
         }
-        if started.elapsed() > crate::work::SCRIPT_BUDGET {
+        if started.elapsed() > crate::work::SCRIPT_BUDGET || crate::run::signals::stopping() {
             tally.left += 1;
             continue;
         }

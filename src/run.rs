@@ -83,3 +83,44 @@ pub fn zenoss_client(cfg: &Config) -> Result<Option<zenoss::Client>, Failure> {
         .map(|z| zenoss::Client::new(z).map_err(|e| Failure::usage(e.to_string())))
         .transpose()
 }
+
+/// Signals for the long-running `sweep --every`: SIGTERM and SIGINT ask it to finish the
+/// step it is in and stop; SIGHUP asks it to re-read the config now. The handlers only set
+/// flags; the loop and the sweep's steps look at them between steps, so no state is ever
+/// half written.
+pub mod signals {
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    static STOP: AtomicBool = AtomicBool::new(false);
+    static RELOAD: AtomicBool = AtomicBool::new(false);
+
+    extern "C" fn on_stop(_: libc::c_int) {
+        STOP.store(true, Ordering::SeqCst);
+    }
+
+    extern "C" fn on_reload(_: libc::c_int) {
+        RELOAD.store(true, Ordering::SeqCst);
+    }
+
+    /// Installs the handlers (only the loop does; a one-shot run keeps the defaults).
+    pub fn install() {
+        // SAFETY: the handlers only store to atomics, which is async-signal-safe.
+        unsafe {
+            let stop = on_stop as extern "C" fn(libc::c_int) as libc::sighandler_t;
+            let reload = on_reload as extern "C" fn(libc::c_int) as libc::sighandler_t;
+            libc::signal(libc::SIGTERM, stop);
+            libc::signal(libc::SIGINT, stop);
+            libc::signal(libc::SIGHUP, reload);
+        }
+    }
+
+    /// Whether a stop was asked for: finish the current step, start no other.
+    pub fn stopping() -> bool {
+        STOP.load(Ordering::SeqCst)
+    }
+
+    /// Whether a re-read was asked for since the last call.
+    pub fn take_reload() -> bool {
+        RELOAD.swap(false, Ordering::SeqCst)
+    }
+}

@@ -95,6 +95,89 @@ fn stray_events(cfg: &Config) -> Option<String> {
     })
 }
 
+/// `sweep --every`: sweeps in a loop in the foreground, as the zenticket daemon polled,
+/// one at a time (the single-run lock), `period` seconds from the start of one to the start
+/// of the next (None: `cycletime`, re-read each cycle). The config is re-read every cycle:
+/// a broken edit is logged once and the last good config kept, never a crash. SIGTERM or
+/// SIGINT finish the step in hand and end the loop (exit 0); SIGHUP re-reads at once.
+/// `cycles` stops it after that many (for tests and soak runs).
+pub fn run_loop(
+    g: &Global,
+    period: Option<u64>,
+    cycles: Option<u64>,
+    adopt: bool,
+) -> Result<(), Failure> {
+    use crate::run::signals;
+    signals::install();
+    let mut cfg = g.load_config()?;
+    g.install_log(&cfg);
+    log::info!(
+        "sweep loop started (pid {}): every {}s",
+        std::process::id(),
+        period.unwrap_or(cfg.cycletime)
+    );
+    let mut broken = false;
+    let mut done = 0u64;
+    loop {
+        let started = Instant::now();
+        let client = match run::zenoss_client(&cfg) {
+            Ok(c) => c,
+            Err(f) => {
+                log::error!("sweep: {}", f.msg);
+                None
+            }
+        };
+        let opts = Options {
+            dry_run: g.dry_run,
+            adopt,
+        };
+        match run(&cfg, client.as_ref(), opts) {
+            Ok(sum) => {
+                if !sum.skipped && !g.dry_run {
+                    log::info!("{}", sum.line());
+                }
+                crate::output::print(g.json, &sum.line(), &sum.json());
+            }
+            Err(e) => log::error!("sweep: {e}"),
+        }
+        done += 1;
+        if signals::stopping() || cycles.is_some_and(|c| done >= c) {
+            break;
+        }
+        let wait = std::time::Duration::from_secs(period.unwrap_or(cfg.cycletime));
+        while started.elapsed() < wait && !signals::stopping() {
+            if signals::take_reload() {
+                log::info!("sweep loop: SIGHUP, re-reading the config now");
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100).min(wait));
+        }
+        if signals::stopping() {
+            break;
+        }
+        match g.load_config() {
+            Ok(new) => {
+                if broken {
+                    log::info!("sweep loop: {} reads again; using it", new.file.display());
+                }
+                broken = false;
+                g.install_log(&new);
+                cfg = new;
+            }
+            Err(f) if !broken => {
+                log::error!(
+                    "sweep loop: the config does not read ({}); keeping the last good one until it is fixed",
+                    f.msg
+                );
+                broken = true;
+            }
+            Err(_) => {}
+        }
+    }
+    log::info!("sweep loop stopped after {done} cycle(s)");
+    Ok(())
+}
+
 /// A dry run's view of the state DB: read-only when it exists, else an empty scratch DB.
 fn dry_run_state(path: &std::path::Path) -> Result<State, StateError> {
     match State::open_read(path)? {

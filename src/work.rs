@@ -394,6 +394,9 @@ impl Retrier<'_> {
         if let Some(scripts) = self.through_breaker(scripts)? {
             let started = std::time::Instant::now();
             for d in scripts {
+                if crate::run::signals::stopping() {
+                    break;
+                }
                 if started.elapsed() > SCRIPT_BUDGET {
                     self.tally.deferred += 1;
                     continue;

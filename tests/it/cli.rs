@@ -222,6 +222,7 @@ fn check_config_prints_the_routing_table() {
              ticketscript {dir}/create_ticket.pl\n\
              zenhome      {dir}\n\
              statedb      {dir}/var/zenticket.db\n\
+             cycletime    30s (the zenticket daemon's period: `sweep --every`)\n\
              logfile      {dir}/log/zenticket.log\n\
              zenoss       (none: acknowledge/close stay pending)\n\
              \n\

@@ -1,12 +1,17 @@
 """ZenPacks.community.ZenTicket: installs zenticket-hook into Zenoss.
 
 What install() does beyond the loaders (which create the trigger and the command
-notification from zep/actions.json and chmod bin/):
-- links bin/zenticket-hook into $ZENHOME/bin (the loader does it only from Zenoss 5.2);
+notification from zep/actions.json, chmod bin/, link daemons/zenticket into $ZENHOME/bin
+and, on 5.x/6.x, add the zenticket service from service_definition/):
 - writes $ZENHOME/etc/zenticket.conf from the example if there is none (an existing one,
-  such as the zenticket daemon's, is kept as it is) and always refreshes the .example;
+  such as the zenticket daemon's, is kept as it is), before the loaders run, so that
+  create_sample_config.sh finds it and writes nothing; always refreshes the .example;
+- links bin/zenticket-hook into $ZENHOME/bin (the loader does it only from Zenoss 5.2);
 - points the notification's commands at this host's $ZENHOME when it is not /opt/zenoss;
-- adds the sweep to the zenoss user's crontab, between marker lines;
+- on 4.2 starts the zenticket daemon (the sweep loop: `zenticket start`), which the
+  Daemons page then shows; removes the crontab block of pack 1.0.0, since the daemon now
+  sweeps (etc/zenticket.cron stays as the fallback for a host where it cannot run; two
+  sweepers are safe, one waits for the other, but one is enough);
 - creates the event class /App/Zenticket, where the tool raises events about itself
   (breaker open, work given up, work owed too long); the trigger excludes it, so they
   never become tickets through the tool.
@@ -29,19 +34,16 @@ log = logging.getLogger('zen.ZenTicket')
 
 TRIGGER_UUID = 'b4314bc5-b882-4fdd-b8c4-f1cbbf9f27d1'
 NOTIFICATION_ID = 'zenticket'
+# The pack's own objects are found by the guid/uuid it ships in zep/actions.json, never by
+# name: a site may already have a notification called `zenticket` (the loader then names
+# the pack's `zenticket_1`), and that one is the administrator's.
+NOTIFICATION_GUID = 'd37cecd3-d668-40ee-864b-04c6fd35c52c'
+DAEMON = 'zenticket'
 EVENT_CLASS = '/App/Zenticket'
 BINARY = 'zenticket-hook'
 DEFAULT_ZENHOME = '/opt/zenoss'
 CRON_BEGIN = '# BEGIN ZenPacks.community.ZenTicket'
 CRON_END = '# END ZenPacks.community.ZenTicket'
-
-
-def cron_lines(zenhome):
-    """The crontab block for the sweep, for this ZENHOME."""
-    here = os.path.dirname(__file__)
-    with open(os.path.join(here, 'etc', 'zenticket.cron')) as f:
-        body = [l.rstrip('\n') for l in f if l.strip() and not l.startswith('#')]
-    return [CRON_BEGIN] + [l.replace('ZENHOME', zenhome) for l in body] + [CRON_END]
 
 
 def without_block(lines):
@@ -62,16 +64,57 @@ def localize(command, zenhome):
     return command.replace(DEFAULT_ZENHOME + '/', zenhome.rstrip('/') + '/')
 
 
+def guid_of(obj):
+    """The global id Zenoss gave an object (the loader sets the one in actions.json)."""
+    try:
+        from Products.ZenUtils.guid.interfaces import IGlobalIdentifier
+        return IGlobalIdentifier(obj).getGUID()
+    except Exception:  # no Zope adapter here: the attribute the loader set
+        return getattr(obj, 'guid', None)
+
+
+def find_notification(dmd):
+    """The pack's notification, by its guid; None when it is not there."""
+    for notification in dmd.NotificationSubscriptions.objectValues():
+        if guid_of(notification) == NOTIFICATION_GUID:
+            return notification
+    return None
+
+
 class ZenPack(ZenPackBase):
 
     def install(self, app):
+        self.installConfFile('zenticket.conf')
         super(ZenPack, self).install(app)
         zenhome = zenPath()
         self.installBinFile(BINARY)
-        self.installConfFile('zenticket.conf')
         self._localize_notification(app, zenhome)
-        self._install_cron(zenhome)
+        self._remove_cron()
         self._create_event_class(app)
+        self._start_daemon(zenhome)
+
+    def _stop_daemon(self):
+        script = os.path.join(zenPath(), 'bin', DAEMON)
+        if os.environ.get('CONTROLPLANE') != '1' and os.path.exists(script):
+            try:
+                subprocess.call([script, 'stop'])
+            except OSError as e:
+                log.warning('could not stop the zenticket daemon: %s', e)
+
+    def _start_daemon(self, zenhome):
+        # Under Control Center the service runs it; on 4.2 start it now (`zenoss start`
+        # starts it with the other daemons from then on).
+        if os.environ.get('CONTROLPLANE') == '1':
+            return
+        script = os.path.join(zenhome, 'bin', DAEMON)
+        if not os.path.exists(script):
+            log.warning('%s not found: start the sweep loop by hand (%s run)', script, DAEMON)
+            return
+        try:
+            subprocess.call([script, 'restart'])
+            log.info('zenticket daemon started; Settings > Daemons shows it')
+        except OSError as e:
+            log.warning('could not start the zenticket daemon (%s): run %s start', e, script)
 
     def _create_event_class(self, app):
         # add_event needs the class to exist; createOrganizer keeps an existing one.
@@ -80,6 +123,7 @@ class ZenPack(ZenPackBase):
 
     def remove(self, app, leaveObjects=False):
         if not leaveObjects:
+            self._stop_daemon()
             self._remove_notification_and_trigger(app)
             self._remove_cron()
             self.removeBinFile(BINARY)
@@ -88,30 +132,15 @@ class ZenPack(ZenPackBase):
     def _localize_notification(self, app, zenhome):
         if zenhome.rstrip('/') == DEFAULT_ZENHOME:
             return
-        notification = app.zport.dmd.NotificationSubscriptions._getOb(NOTIFICATION_ID, None)
+        notification = find_notification(app.zport.dmd)
         if notification is None:
-            log.warning('notification %s not found; commands not localized', NOTIFICATION_ID)
+            log.warning('notification %s (guid %s) not found; commands not localized', NOTIFICATION_ID, NOTIFICATION_GUID)
             return
         for attr in ('body_format', 'clear_body_format'):
             value = notification.content.get(attr, '')
             notification.content[attr] = localize(value, zenhome)
         notification._p_changed = True
-        log.info('notification %s now runs %s/bin/%s', NOTIFICATION_ID, zenhome, BINARY)
-
-    def _install_cron(self, zenhome):
-        try:
-            current = subprocess.Popen(['crontab', '-l'], stdout=subprocess.PIPE,
-                                       stderr=subprocess.PIPE).communicate()[0]
-            lines = without_block(current.decode('utf-8', 'replace').splitlines())
-            new = '\n'.join(lines + cron_lines(zenhome)) + '\n'
-            p = subprocess.Popen(['crontab', '-'], stdin=subprocess.PIPE)
-            p.communicate(new.encode('utf-8'))
-            if p.returncode != 0:
-                raise OSError('crontab exited with %s' % p.returncode)
-            log.info('zenticket-hook sweep added to the crontab (every minute)')
-        except OSError as e:
-            log.warning('could not add the sweep to the crontab (%s); add %s by hand',
-                        e, os.path.join(os.path.dirname(__file__), 'etc', 'zenticket.cron'))
+        log.info('notification %s now runs %s/bin/%s', notification.id, zenhome, BINARY)
 
     def _remove_cron(self):
         try:
@@ -126,9 +155,10 @@ class ZenPack(ZenPackBase):
     def _remove_notification_and_trigger(self, app):
         dmd = app.zport.dmd
         subscriptions = dmd.NotificationSubscriptions
-        if subscriptions._getOb(NOTIFICATION_ID, None) is not None:
-            subscriptions._delObject(NOTIFICATION_ID)
-            log.info('removed notification %s', NOTIFICATION_ID)
+        notification = find_notification(dmd)
+        if notification is not None:
+            subscriptions._delObject(notification.id)
+            log.info('removed notification %s', notification.id)
         try:
             from Products.Zuul import getFacade
             getFacade('triggers', dmd).removeTrigger(TRIGGER_UUID)
