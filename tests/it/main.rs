@@ -12,6 +12,7 @@ mod cli;
 mod concurrency;
 mod config_py2;
 mod console;
+mod daemon;
 mod files;
 mod outages;
 mod reconcile;

@@ -1,0 +1,369 @@
+//! The zenticket daemon's surface: `sweep --every` (cycles, a config broken mid-run,
+//! SIGTERM mid-cycle, SIGHUP), the `daemons/zenticket` sh script under dash and bash with
+//! a temporary ZENHOME (start, status, stop, restart, a stale pidfile, genxmlconfigs,
+//! genconf), the Control Center service definition, and the pack's notification found by
+//! its guid when an administrator already has one called `zenticket`.
+use crate::common::zenoss::{Version, ZEvent, Zenoss};
+use crate::common::*;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn pack() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("zenpack/ZenPacks/community/ZenTicket")
+}
+
+fn log_lines_with(out_dir: &Path, words: &str) -> usize {
+    std::fs::read_to_string(out_dir.join("log/zenticket.log"))
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| l.contains(words))
+        .count()
+}
+
+fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
+    let until = Instant::now() + Duration::from_secs(20);
+    while !done() {
+        assert!(Instant::now() < until, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn signal(child: &Child, sig: i32) {
+    // SAFETY: kill(2) on our own child.
+    unsafe { libc::kill(child.id() as i32, sig) };
+}
+
+#[test]
+fn the_loop_sweeps_each_cycle_against_zenoss() {
+    let z = Zenoss::start(Version::V6);
+    z.add(ZEvent::new("loop-0"));
+    let t = Test::new().zenoss(&z);
+    t.clone().bare("loop-0", 1, 0).run().status(0);
+    let out = t
+        .again()
+        .args(["sweep", "--every", "0", "--cycles", "3"])
+        .run();
+    out.status(0);
+    assert_eq!(out.stdout.lines().count(), 3, "{}", out.stdout);
+    assert!(out
+        .stdout
+        .lines()
+        .all(|l| l.starts_with("sweep: retried 0")));
+    let queries = z.methods().iter().filter(|m| *m == "query").count();
+    assert_eq!(queries, 3, "one console read per cycle");
+}
+
+#[test]
+fn a_config_broken_mid_run_keeps_the_last_good_one_and_is_logged_once() {
+    let t = Test::new();
+    let mut cmd = t.again().args(["sweep", "--every", "0"]).prepare();
+    let child = cmd
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let dir = t.path().to_path_buf();
+    wait_for("a first cycle", || {
+        log_lines_with(&dir, "INFO zen.zenticket: sweep: retried") >= 1
+    });
+    let conf = t.config_path();
+    let good = std::fs::read_to_string(&conf).unwrap();
+    std::fs::write(&conf, "[GENERAL\nbroken\n").unwrap();
+    let before = log_lines_with(&dir, "sweep: retried");
+    wait_for("cycles on the last good config", || {
+        log_lines_with(&dir, "sweep: retried") >= before + 5
+    });
+    std::fs::write(&conf, good).unwrap();
+    wait_for("the fixed config", || {
+        log_lines_with(&dir, "reads again; using it") == 1
+    });
+    signal(&child, libc::SIGTERM);
+    let status = child.wait_with_output().unwrap().status;
+    assert_eq!(status.code(), Some(0));
+    assert_eq!(
+        log_lines_with(
+            &dir,
+            "ERROR zen.zenticket: sweep loop: the config does not read"
+        ),
+        1,
+        "logged once, not every cycle"
+    );
+}
+
+#[test]
+fn sigterm_mid_cycle_finishes_the_step_and_exits_0() {
+    // A ticket owed, and a ticket system that takes a second: SIGTERM arrives mid-script.
+    let t = Test::new()
+        .general("retrydelay: 0")
+        .mode("fail-first-1")
+        .env("TICKET_SLEEP", "1");
+    t.clone().event("term-1", 1).run().status(1);
+    let mut cmd = t.again().args(["sweep", "--every", "60"]).prepare();
+    let child = cmd
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let dir = t.path().to_path_buf();
+    wait_for("the retry's script to start", || calls(&dir).len() == 2);
+    let asked = Instant::now();
+    signal(&child, libc::SIGTERM);
+    let status = child.wait_with_output().unwrap().status;
+    assert_eq!(status.code(), Some(0), "a clean exit");
+    assert!(
+        asked.elapsed() < Duration::from_secs(10),
+        "it did not wait out the cycle"
+    );
+    // The step finished: the ticket the script made is recorded, nothing half-written.
+    let state = t.again().args(["--json", "state"]).run().json();
+    assert_eq!(state[0]["tickets"], serde_json::json!([1002]));
+    assert_eq!(
+        log_lines_with(&dir, "sweep loop stopped after 1 cycle(s)"),
+        1
+    );
+    let conn = rusqlite::Connection::open(dir.join("var/zenticket.db")).unwrap();
+    let ok: String = conn
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(ok, "ok");
+}
+
+#[test]
+fn sighup_sweeps_again_at_once() {
+    let t = Test::new();
+    let mut cmd = t.again().args(["sweep", "--every", "3600"]).prepare();
+    let child = cmd
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let dir = t.path().to_path_buf();
+    wait_for("a first cycle", || {
+        log_lines_with(&dir, "sweep: retried") == 1
+    });
+    signal(&child, libc::SIGHUP);
+    wait_for("a second cycle, long before the hour", || {
+        log_lines_with(&dir, "sweep: retried") == 2
+    });
+    assert_eq!(log_lines_with(&dir, "SIGHUP, re-reading the config now"), 1);
+    signal(&child, libc::SIGTERM);
+    assert_eq!(child.wait_with_output().unwrap().status.code(), Some(0));
+}
+
+/// A ZENHOME as the pack lays it out: bin/zenticket-hook and bin/zenticket (links, as the
+/// loaders make them), etc/zenticket.conf.
+fn zenhome() -> tempfile::TempDir {
+    let z = tempfile::tempdir().unwrap();
+    for d in ["bin", "etc", "var", "log"] {
+        std::fs::create_dir_all(z.path().join(d)).unwrap();
+    }
+    std::os::unix::fs::symlink(BIN, z.path().join("bin/zenticket-hook")).unwrap();
+    std::os::unix::fs::symlink(
+        pack().join("daemons/zenticket"),
+        z.path().join("bin/zenticket"),
+    )
+    .unwrap();
+    let conf = format!(
+        "[GENERAL]\nticketscript: /bin/true\ncycletime: 3600\nlogfile: {0}/log/zenticket.log\n",
+        z.path().display()
+    );
+    std::fs::write(z.path().join("etc/zenticket.conf"), conf).unwrap();
+    z
+}
+
+fn daemon(sh: &str, zenhome: &Path, cmd: &str) -> (i32, String) {
+    let out = Command::new(sh)
+        .arg(zenhome.join("bin/zenticket"))
+        .arg(cmd)
+        .env_clear()
+        .env("ZENHOME", zenhome)
+        .env("PATH", "/usr/local/bin:/usr/bin:/bin")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
+#[test]
+fn the_daemon_script_under_dash_and_bash() {
+    for sh in ["dash", "bash"] {
+        let z = zenhome();
+        let zh = z.path();
+        assert_eq!(
+            daemon(sh, zh, "status"),
+            (3, "not running\n".into()),
+            "{sh}"
+        );
+        assert_eq!(daemon(sh, zh, "start"), (0, "starting...\n".into()), "{sh}");
+        let pid: i32 = std::fs::read_to_string(zh.join("var/zenticket-localhost.pid"))
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        assert_eq!(
+            daemon(sh, zh, "status"),
+            (0, format!("program running; pid={pid}\n")),
+            "{sh}"
+        );
+        wait_for("the loop's first sweep", || {
+            log_lines_with(zh, "sweep: retried") == 1
+        });
+        assert_eq!(
+            daemon(sh, zh, "start"),
+            (0, format!("zenticket already running; pid={pid}\n")),
+            "{sh}"
+        );
+        let (code, out) = daemon(sh, zh, "restart");
+        assert_eq!(
+            (code, out.as_str()),
+            (0, "stopping...\nstarting...\n"),
+            "{sh}"
+        );
+        let pid2: i32 = std::fs::read_to_string(zh.join("var/zenticket-localhost.pid"))
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        assert_ne!(pid, pid2, "{sh}: a new loop");
+        assert_eq!(daemon(sh, zh, "stop"), (0, "stopping...\n".into()), "{sh}");
+        assert!(!zh.join("var/zenticket-localhost.pid").exists());
+        wait_for("the loop to log its stop", || {
+            log_lines_with(zh, "sweep loop stopped") == 2
+        });
+        // A pidfile left by a killed loop names a pid that is gone: not running.
+        std::fs::write(zh.join("var/zenticket-localhost.pid"), "999999\n").unwrap();
+        assert_eq!(
+            daemon(sh, zh, "status"),
+            (3, "not running\n".into()),
+            "{sh}"
+        );
+        assert_eq!(daemon(sh, zh, "stop"), (0, "not running\n".into()), "{sh}");
+        assert_eq!(daemon(sh, zh, "bogus").0, 2, "{sh}");
+    }
+}
+
+#[test]
+fn genxmlconfigs_has_no_option_and_genconf_is_a_config_the_hook_accepts() {
+    let z = zenhome();
+    let (code, xml) = daemon("dash", z.path(), "genxmlconfigs");
+    assert_eq!(code, 0);
+    // Parsed as XML (python3's own parser): a <configuration> with no <option>.
+    let check = Command::new("python3")
+        .args([
+            "-c",
+            "import sys, xml.etree.ElementTree as E; r = E.fromstring(sys.stdin.read()); \
+             print(r.tag, r.get('id'), len(r.findall('.//option')))",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .and_then(|mut c| {
+            use std::io::Write;
+            c.stdin.take().unwrap().write_all(xml.as_bytes())?;
+            c.wait_with_output()
+        })
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&check.stdout),
+        "configuration zenticket 0\n"
+    );
+    let (code, ini) = daemon("bash", z.path(), "genconf");
+    assert_eq!(code, 0);
+    assert_eq!(
+        ini,
+        std::fs::read_to_string(pack().join("etc/zenticket.conf")).unwrap()
+    );
+    let conf = z.path().join("etc/generated.conf");
+    std::fs::write(&conf, ini).unwrap();
+    let out = Command::new(BIN)
+        .arg("--config")
+        .arg(&conf)
+        .arg("check-config")
+        .env("ZENHOME", z.path())
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn the_control_center_service_matches_what_the_pack_installs() {
+    let text = std::fs::read_to_string(pack().join("service_definition/zenticket.json")).unwrap();
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(v["servicePath"], "/");
+    let d = &v["serviceDefinition"];
+    assert_eq!(d["Name"], "zenticket");
+    assert_eq!(
+        d["Tags"],
+        serde_json::json!(["daemon"]),
+        "root level, not per collector"
+    );
+    assert_eq!(
+        (&d["Instances"]["min"], &d["Instances"]["max"]),
+        (&1.into(), &1.into())
+    );
+    let conf = "/opt/zenoss/etc/zenticket.conf";
+    assert_eq!(
+        d["Command"],
+        format!("su - zenoss -c \"/opt/zenoss/bin/zenticket-hook --config {conf} sweep --every\"")
+    );
+    assert_eq!(d["ConfigFiles"][conf]["FileName"], conf);
+    assert_eq!(d["ConfigFiles"][conf]["Owner"], "zenoss:zenoss");
+    assert_eq!(d["LogConfigs"][0]["path"], "/opt/zenoss/log/zenticket.log");
+    // The config's initial content keeps the state DB on the service's volume.
+    let volume = d["Volumes"][0]["ContainerPath"].as_str().unwrap();
+    let initial = pack().join("service_definition/-CONFIGS-/opt/zenoss/etc/zenticket.conf");
+    let out = Command::new(BIN)
+        .arg("--config")
+        .arg(&initial)
+        .arg("check-config")
+        .env("ZENHOME", "/opt/zenoss")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains(&format!("statedb      {volume}/zenticket.db\n")),
+        "{stdout}"
+    );
+    // What install() places: bin/zenticket-hook and etc/zenticket.conf under ZENHOME.
+    let init = std::fs::read_to_string(pack().join("__init__.py")).unwrap();
+    assert!(
+        init.contains("BINARY = 'zenticket-hook'")
+            && init.contains("installConfFile('zenticket.conf')")
+    );
+}
+
+/// Runs the pack's __init__.py under Python 2.7 with stand-ins for Zope (a dmd with the
+/// administrator's own `zenticket` notification and the pack's, which the loader named
+/// `zenticket_1`), localizes the commands and removes the pack: only the pack's object is
+/// touched.
+#[test]
+fn the_pack_finds_its_notification_by_guid_not_by_name() {
+    let Some(py) = python2("the ZenPack's notification handling") else {
+        return;
+    };
+    let harness = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/zenpack_objects.py");
+    let out = Command::new(py)
+        .arg(&harness)
+        .arg(pack().parent().unwrap().parent().unwrap().parent().unwrap())
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "localized: zenticket_1\n\
+         admin's command: /usr/local/bin/page-oncall ${evt/evid}\n\
+         pack's command: exec /usr/local/zenoss/bin/zenticket-hook\n\
+         removed: zenticket_1\n\
+         left: zenticket\n",
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
