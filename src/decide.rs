@@ -177,6 +177,12 @@ fn apply_rules(d: &mut Decision, ev: &Event, cfg: &Config, collector: &[u8], why
 /// Steps 2 to 4 again for a ticket that `sweep` retries: the trigger already fired,
 /// the current config decides the rest.
 pub fn decide_due(ev: &Event, cfg: &Config, collector: &[u8]) -> Decision {
+    decide_occurrence(ev, cfg, collector, "retry of a pending ticket")
+}
+
+/// Steps 2 to 4 for one occurrence taken as due (`why` says why), with no trigger and no
+/// autoclear: what `replay` asks of a config for each past event.
+pub fn decide_occurrence(ev: &Event, cfg: &Config, collector: &[u8], why: &str) -> Decision {
     let count = ev.count.unwrap_or(0);
     let mut d = Decision {
         kind: Kind::Unchanged,
@@ -188,12 +194,12 @@ pub fn decide_due(ev: &Event, cfg: &Config, collector: &[u8]) -> Decision {
         autoclear: false,
         warnings: Vec::new(),
     };
-    apply_rules(&mut d, ev, cfg, collector, "retry of a pending ticket");
+    apply_rules(&mut d, ev, cfg, collector, why);
     d
 }
 
-/// The filters an event fails, in words (empty: it passes).
-fn failed_filters(ev: &Event, cfg: &Config) -> Vec<String> {
+/// The filters an event fails, in words (empty: it passes); each begins with the key.
+pub fn failed_filters(ev: &Event, cfg: &Config) -> Vec<String> {
     let f = &cfg.filters;
     let mut failed = Vec::new();
     if let Some(re) = &f.skipmessage {
@@ -229,8 +235,8 @@ fn failed_filters(ev: &Event, cfg: &Config) -> Vec<String> {
     failed
 }
 
-/// The keep rule that holds a filtered event open, if any.
-fn kept_by(ev: &Event, cfg: &Config) -> Option<String> {
+/// The keep rule that holds a filtered event open, if any; it begins with the key.
+pub fn kept_by(ev: &Event, cfg: &Config) -> Option<String> {
     let f = &cfg.filters;
     if let Some(re) = &f.keepeventclass {
         if re.is_match(text(&ev.event_class)) {

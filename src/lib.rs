@@ -20,6 +20,7 @@ pub mod hook;
 pub mod log;
 pub mod output;
 pub mod reconcile;
+pub mod replay;
 pub mod run;
 pub mod script;
 pub mod state;

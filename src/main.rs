@@ -8,7 +8,7 @@ use clap::{Parser, Subcommand};
 use std::io::Write;
 use std::path::PathBuf;
 use zenticket_hook::run::{Failure, Global};
-use zenticket_hook::{event, health, hook, output, state, sweep, work};
+use zenticket_hook::{event, health, hook, output, replay, state, sweep, work};
 
 #[derive(Parser)]
 #[command(
@@ -70,6 +70,18 @@ enum Cmd {
         #[arg(long)]
         nagios: bool,
     },
+    /// What a config would have done with past events (nothing runs or changes)
+    Replay {
+        /// Events whose lastTime is this recent: 7d, 12h, 30m, 90s
+        #[arg(long, default_value = "7d", value_parser = replay::parse_since)]
+        since: f64,
+        /// Compare with this config: every event decided differently, side by side
+        #[arg(long, value_name = "OTHER.conf")]
+        against: Option<PathBuf>,
+        /// Read events from a file of JSON lines (detail or --event-json shape), not Zenoss
+        #[arg(long, value_name = "FILE")]
+        events: Option<PathBuf>,
+    },
     /// Put given-up work back in the queue (the same idempotency key)
     Requeue {
         /// The given-up work of this evid
@@ -130,6 +142,20 @@ fn try_main() -> Result<i32, Failure> {
             let (code, line, value) = health::status(&g, nagios)?;
             output::print(g.json, &line, &value);
             Ok(code)
+        }
+        Some(Cmd::Replay {
+            since,
+            against,
+            events,
+        }) => {
+            let opts = replay::Options {
+                since,
+                against,
+                events,
+            };
+            let report = replay::run(&g, &opts)?;
+            output::print(g.json, &report.text(), &report.json());
+            Ok(0)
         }
         Some(Cmd::Requeue { evid, .. }) => {
             let line = work::requeue(&g, evid.as_deref())?;

@@ -238,11 +238,33 @@ impl Client {
 
     /// One page of open events (New, Acknowledged, Suppressed), by evid, with `keys`.
     pub fn query_open(&self, start: u64, limit: u64, keys: &[&str]) -> Result<Page, ZenossError> {
-        let mut result = self.call(
-            "query",
+        self.query(
             json!({"limit": limit.clamp(1, 1000), "start": start, "sort": "evid", "dir": "asc",
                    "params": {"eventState": [0, 1, 2]}, "keys": keys}),
-        )?;
+        )
+    }
+
+    /// One page of events, newest lastTime first: open ones, or with `archive` the
+    /// history (closed, cleared and aged events once zeneventd archived them).
+    pub fn query_recent(
+        &self,
+        start: u64,
+        limit: u64,
+        keys: &[&str],
+        archive: bool,
+    ) -> Result<Page, ZenossError> {
+        let mut data = json!({"limit": limit.clamp(1, 1000), "start": start, "sort": "lastTime",
+                              "dir": "desc", "keys": keys});
+        if archive {
+            data["archive"] = json!(true);
+        } else {
+            data["params"] = json!({"eventState": [0, 1, 2]});
+        }
+        self.query(data)
+    }
+
+    fn query(&self, data: Value) -> Result<Page, ZenossError> {
+        let mut result = self.call("query", data)?;
         let events = match result.remove("events") {
             Some(Value::Array(a)) => a
                 .into_iter()

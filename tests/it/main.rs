@@ -16,6 +16,7 @@ mod daemon;
 mod files;
 mod outages;
 mod reconcile;
+mod replay;
 mod state_db;
 mod sweep;
 mod ticket_script;

@@ -561,11 +561,20 @@ fn answer(
             let states: Option<Vec<i64>> = data["params"]["eventState"]
                 .as_array()
                 .map(|a| a.iter().filter_map(Value::as_i64).collect());
-            let matching: Vec<&ZEvent> = s
+            // The archive holds what zeneventd archived: closed, cleared and aged events.
+            let archive = data["archive"] == json!(true);
+            let mut matching: Vec<&ZEvent> = s
                 .events
                 .values()
                 .filter(|e| states.as_ref().is_none_or(|st| st.contains(&e.state)))
+                .filter(|e| !archive || e.state >= 3)
                 .collect();
+            if data["sort"] == "lastTime" {
+                matching.sort_by(|a, b| a.last_time.total_cmp(&b.last_time));
+                if data["dir"] == "desc" {
+                    matching.reverse();
+                }
+            }
             let keys: Option<Vec<String>> = data["keys"].as_array().map(|a| {
                 a.iter()
                     .filter_map(|k| k.as_str().map(String::from))
