@@ -11,7 +11,7 @@
 //! full unless it is the last; `totalCount` is there, the same at the start and at the end,
 //! and equal to the evids read. Any failure marks the read incomplete, with the reason.
 //!
-//! Row shapes differ by version (ZENOSS.md section 3, `Products/Zuul/infos/event.py`):
+//! Row shapes differ by version (`Products/Zuul/infos/event.py`, `EventCompatInfo`):
 //! lastTime is epoch seconds (5.0+) or `YYYY-MM-DD HH:MM:SS` (4.2).
 
 use crate::zenoss::{Client, Page, ZenossError};

@@ -68,7 +68,8 @@ fn show(v: &[u8]) -> String {
     String::from_utf8_lossy(v).into_owned()
 }
 
-/// Steps 1 to 4 and 6 of SPEC section 3 for one event.
+/// The daemon's rules for one event: trigger (a count above the one seen, or a new event
+/// in state New), filters, routing (the last matching section), and autoclear.
 pub fn decide(ev: &Event, cfg: &Config, seen: Option<i64>, now: f64, collector: &[u8]) -> Decision {
     let count = ev.count.unwrap_or(0);
     let state = ev.event_state.unwrap_or(0);

@@ -387,7 +387,7 @@ impl Event {
 }
 
 /// The event's fields on the command line, each named after the Zenoss attribute it
-/// carries (SPEC section 1). Text stays raw bytes; numbers and times are checked by
+/// carries. Text stays raw bytes; numbers and times are checked by
 /// `to_event`.
 #[derive(clap::Args, Debug, Clone, Default)]
 pub struct Fields {
@@ -501,9 +501,9 @@ impl Fields {
 /// Zenoss gives); more is a mistake, and must not cost the hook its memory.
 pub const MAX_EVENT_JSON: u64 = 16 << 20;
 
-/// The attribute names the hook reads; any other key is skipped as it is parsed, never
-/// kept (an export with a million keys costs no memory).
-const KEYS: &[&str] = &[
+/// The attribute names the hook reads (and asks `query` for); any other key of
+/// `--event-json` is skipped as it is parsed, never kept (a million keys cost no memory).
+pub const KEYS: &[&str] = &[
     "evid",
     "count",
     "eventState",

@@ -1,4 +1,4 @@
-//! Handling one event, end to end (SPEC section 3): validate it, fetch its text from
+//! Handling one event, end to end: validate it, fetch its text from
 //! Zenoss when the notification passed only numbers, record it, decide, run the script,
 //! record the ticket, settle with Zenoss. Each step is committed before the next can
 //! fail, so that a hook killed anywhere (zenactiond SIGKILLs a command at its action
@@ -149,7 +149,8 @@ fn record_despite_config(g: &Global, path: &Path, ev: &Event, mut msg: String) -
 }
 
 /// The ZenPack's notification passes only evid and numbers (event text is not safe on a
-/// /bin/sh command line: ZENOSS.md section 4): the text comes from Zenoss itself.
+/// /bin/sh command line, where zenactiond quotes only summary and message, and weakly:
+/// `Products/ZenModel/actions.py`, `CommandAction`): the text comes from Zenoss itself.
 fn fetch_text(
     g: &Global,
     cfg: &Config,

@@ -1,7 +1,8 @@
 //! Everything the tool prints on stdout: the hook's report, the sweep's summary,
 //! `check-config`'s routing table and `state`'s rows, each as one line (or a table) for a
-//! person and as JSON (`--json`) for a program. The shapes are the contract of SPEC
-//! section 4; nothing here decides anything.
+//! person and as JSON (`--json`) for a program. The shapes are what scripts and the
+//! ZenPack rely on (the hook's JSON: evid, decision, reason, customer, queue, ticket,
+//! argv, ack, close, autoclear, dry_run); nothing here decides anything.
 
 use crate::config::{Config, LogTarget};
 use crate::decide::Kind;
@@ -120,6 +121,43 @@ impl Summary {
             "console": self.console, "reconciled": self.reconciled, "adopted": self.adopted,
         })
     }
+}
+
+/// The `check-config` mode: every error (exit 2) or every warning on stderr, then the
+/// settings and the routing table on stdout.
+pub fn check_config_cmd(g: &crate::run::Global) -> Result<(), crate::run::Failure> {
+    let path = g.config_path()?;
+    let cfg = Config::load(&path, crate::run::env_zenhome()).map_err(|errors| {
+        for e in &errors.0 {
+            eprintln!("error: {e}");
+        }
+        crate::run::Failure::usage(format!("{}: {} error(s)", path.display(), errors.0.len()))
+    })?;
+    for w in &cfg.warnings {
+        eprintln!("warning: {w}");
+    }
+    let _ = check_config(&mut std::io::stdout().lock(), &cfg, g.json);
+    Ok(())
+}
+
+/// The `state` mode: what the state DB holds (read-only; no DB is a usage error).
+pub fn state_cmd(
+    g: &crate::run::Global,
+    evid: Option<&str>,
+    given_up: bool,
+) -> Result<(), crate::run::Failure> {
+    use crate::run::Failure;
+    let cfg = g.load_config()?;
+    let rows = crate::state::list(&cfg.statedb, evid, given_up)
+        .map_err(|e| Failure::retry(e.to_string()))?
+        .ok_or_else(|| {
+            Failure::usage(format!(
+                "no state DB at {} yet (the first hook call creates it)",
+                cfg.statedb.display()
+            ))
+        })?;
+    let _ = state(&mut std::io::stdout().lock(), &rows, g.json);
+    Ok(())
 }
 
 /// `check-config`: the settings that matter and the routing table, or with `json` the

@@ -24,25 +24,8 @@ use serde_json::{Map, Value};
 use std::collections::HashMap;
 
 /// What a reconciling sweep asks of each open event: everything the decision reads
-/// (query row shapes: ZENOSS.md section 3, `Products/Zuul/infos/event.py`).
-pub const KEYS: &[&str] = &[
-    "evid",
-    "count",
-    "eventState",
-    "severity",
-    "prodState",
-    "DevicePriority",
-    "device",
-    "component",
-    "ipAddress",
-    "summary",
-    "message",
-    "eventClass",
-    "DeviceClass",
-    "DeviceGroups",
-    "firstTime",
-    "lastTime",
-];
+/// (query row shapes: `Products/Zuul/infos/event.py`, `EventCompatInfo`).
+pub const KEYS: &[&str] = crate::event::KEYS;
 
 /// The tool's own event class (`add_event`).
 pub const OWN_CLASS: &str = "/App/Zenticket";

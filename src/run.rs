@@ -1,6 +1,6 @@
 //! One run of the tool, as every mode sees it: the global options, the setup they share
 //! (config, log, Zenoss client), and `Failure`, the one error type at the command-line
-//! boundary, which carries the exit status it earns (SPEC section 4): 1 when something
+//! boundary, which carries the exit status it earns: 1 when something
 //! must be retried, 2 for a usage or config error. `main` maps it to the exit status.
 
 use crate::config::Config;

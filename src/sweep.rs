@@ -1,4 +1,4 @@
-//! `sweep`, the cron companion (SPEC section 6): retries owed work (through `work`),
+//! `sweep`, the daemon's cycle: retries owed work (through `work`), reconciles the console,
 //! autocloses stale events, prunes the state DB, and says what it did in one line.
 //!
 //! Only one sweep runs at a time (a non-blocking flock on `<statedb>.sweep`); it takes

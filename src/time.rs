@@ -20,7 +20,8 @@ const MS_THRESHOLD: f64 = 1e11;
 /// 9999-12-31 23:59:59 UTC: no time Zenoss writes is later, and no later one formats.
 const MAX_EPOCH: f64 = 253_402_300_799.0;
 
-/// Parses every time format of SPEC section 1 into epoch seconds.
+/// Parses every time form Zenoss and people use (notification, 4.2 API, ISO 8601, epoch
+/// seconds or milliseconds) into epoch seconds.
 pub fn parse(text: &str) -> Result<f64, String> {
     let t = text.trim();
     if t.is_empty() {

@@ -1,7 +1,8 @@
 //! The Zenoss JSON API (Ext.Direct `EventsRouter` at `/zport/dmd/evconsole_router`):
 //! acknowledge, close (move to history), detail (fetch one event), query (open events).
 //!
-//! The rules that matter, from Zenoss's own source (see ZENOSS.md):
+//! The rules that matter, from Zenoss's own source (`Products/Zuul/routers/zep.py`,
+//! `Products/ZenUtils/extdirect/router.py`):
 //! - success is `result.success == true` and nothing else: exceptions come back as HTTP
 //!   200 with `success: false`, protocol errors as HTTP 500 HTML, a bad login as a 302 to
 //!   the login form (so redirects are never followed), and `result` may be null;
