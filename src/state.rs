@@ -276,8 +276,8 @@ impl State {
             conn,
             lock: Some(lock),
         };
-        state.check_version()?;
-        state.migrate()?;
+        let version = state.check_version()?;
+        state.migrate(version)?;
         journal::replay(&mut state)?;
         Ok(state)
     }
@@ -327,7 +327,7 @@ impl State {
             conn,
             lock: None,
         };
-        st.migrate()?;
+        st.migrate(0)?;
         if let Some(disk) = State::open_read(path)? {
             if let Some(r) = disk.row(evid)? {
                 let row = EventRow {
@@ -356,7 +356,7 @@ impl State {
 
     /// A DB whose schema is newer than this binary knows (after a downgrade) is refused
     /// before anything runs: a changed table could make a ticket whose recording fails.
-    fn check_version(&self) -> Result<()> {
+    fn check_version(&self) -> Result<i64> {
         let version: i64 = self
             .conn
             .query_row("PRAGMA user_version", [], |r| r.get(0))
@@ -368,7 +368,7 @@ impl State {
                 MIGRATIONS.len()
             )));
         }
-        Ok(())
+        Ok(version)
     }
 
     fn err(&self, e: impl fmt::Display) -> StateError {
@@ -381,11 +381,8 @@ impl State {
         f(&self.conn).map_err(|e| self.err(e))
     }
 
-    fn migrate(&mut self) -> Result<()> {
-        let version: i64 = self
-            .conn
-            .query_row("PRAGMA user_version", [], |r| r.get(0))
-            .map_err(|e| self.err(e))?;
+    /// Brings the schema up to date from `version` (what `check_version` read).
+    fn migrate(&mut self, version: i64) -> Result<()> {
         if version as usize >= MIGRATIONS.len() {
             // Nothing to do: the common case costs one read and no lock.
             return self.tune();
