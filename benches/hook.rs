@@ -6,6 +6,8 @@
 //!
 //! Needs the sqlite3 CLI (`apt-get install sqlite3`); without it that floor is skipped.
 
+// The test server is shared with the tests; a bench uses only part of it.
+#[allow(dead_code)]
 #[path = "../tests/it/common/zenoss.rs"]
 mod zenoss;
 

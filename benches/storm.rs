@@ -13,6 +13,8 @@
 //! same storm with a working script; and the time `sweep` takes to drain the backlog, per
 //! owed ticket, against one direct run of the script.
 
+// The test server is shared with the tests; a bench uses only part of it.
+#[allow(dead_code)]
 #[path = "../tests/it/common/zenoss.rs"]
 mod zenoss;
 

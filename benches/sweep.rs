@@ -6,6 +6,8 @@
 //!
 //!     cargo bench --bench sweep          # ROWS=100000 by default
 
+// The test server is shared with the tests; a bench uses only part of it.
+#[allow(dead_code)]
 #[path = "../tests/it/common/zenoss.rs"]
 mod zenoss;
 

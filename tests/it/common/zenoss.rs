@@ -1,7 +1,6 @@
 //! A Zenoss test server: real HTTP on 127.0.0.1 that answers the EventsRouter the way
 //! Zenoss 4.2 or 6.x does (shapes from ZENOSS.md, with the Zenoss source files cited
 //! there), records every request, and can be told to misbehave.
-#![allow(dead_code)]
 
 use serde_json::{json, Map, Value};
 use std::collections::{BTreeMap, VecDeque};
