@@ -29,6 +29,15 @@ fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
     }
 }
 
+/// `sweep --every SECONDS` in the background, as the daemon runs it.
+fn start_loop(t: &Test, every: &str) -> Child {
+    let mut cmd = t.again().args(["sweep", "--every", every]).prepare();
+    cmd.stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
 fn signal(child: &Child, sig: i32) {
     // SAFETY: kill(2) on our own child.
     unsafe { libc::kill(child.id() as i32, sig) };
@@ -57,12 +66,7 @@ fn the_loop_sweeps_each_cycle_against_zenoss() {
 #[test]
 fn a_config_broken_mid_run_keeps_the_last_good_one_and_is_logged_once() {
     let t = Test::new();
-    let mut cmd = t.again().args(["sweep", "--every", "0"]).prepare();
-    let child = cmd
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let child = start_loop(&t, "0");
     let dir = t.path().to_path_buf();
     wait_for("a first cycle", || {
         log_lines_with(&dir, "INFO zen.zenticket: sweep: retried") >= 1
@@ -99,12 +103,7 @@ fn sigterm_mid_cycle_finishes_the_step_and_exits_0() {
         .mode("fail-first-1")
         .env("TICKET_SLEEP", "1");
     t.clone().event("term-1", 1).run().status(1);
-    let mut cmd = t.again().args(["sweep", "--every", "60"]).prepare();
-    let child = cmd
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let child = start_loop(&t, "60");
     let dir = t.path().to_path_buf();
     wait_for("the retry's script to start", || calls(&dir).len() == 2);
     let asked = Instant::now();
@@ -132,12 +131,7 @@ fn sigterm_mid_cycle_finishes_the_step_and_exits_0() {
 #[test]
 fn sighup_sweeps_again_at_once() {
     let t = Test::new();
-    let mut cmd = t.again().args(["sweep", "--every", "3600"]).prepare();
-    let child = cmd
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let child = start_loop(&t, "3600");
     let dir = t.path().to_path_buf();
     wait_for("a first cycle", || {
         log_lines_with(&dir, "sweep: retried") == 1
