@@ -6,6 +6,8 @@
 //!
 //! Needs the sqlite3 CLI (`apt-get install sqlite3`); without it that floor is skipped.
 
+mod common;
+
 // The test server is shared with the tests; a bench uses only part of it.
 #[allow(dead_code)]
 #[path = "../tests/it/common/zenoss.rs"]
@@ -15,7 +17,6 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-const BIN: &str = env!("CARGO_BIN_EXE_zenticket-hook");
 
 /// Runs the command once; returns wall time and the child's peak RSS in KiB.
 #[allow(clippy::zombie_processes)] // reaped by wait4, which also reports its rusage
@@ -85,30 +86,7 @@ fn main() {
         ),
     )
     .expect("config");
-    let hook = |evid: &str, conf: &Path| {
-        let mut c = Command::new(BIN);
-        c.arg("--config").arg(conf).args([
-            "--evid",
-            evid,
-            "--count",
-            "1",
-            "--event-state",
-            "0",
-            "--severity",
-            "4",
-            "--prod-state",
-            "1000",
-            "--device",
-            "router1",
-            "--device-groups",
-            "|/Network",
-            "--summary",
-            "Interface down",
-            "--message",
-            "ifOperStatus=2",
-        ]);
-        c
-    };
+    let hook = |evid: &str, conf: &Path| common::new_event(conf, evid);
     // The unchanged case needs the event stored once.
     run_once(&mut hook("seen-evid", &conf));
 

@@ -13,6 +13,8 @@
 //! same storm with a working script; and the time `sweep` takes to drain the backlog, per
 //! owed ticket, against one direct run of the script.
 
+mod common;
+
 // The test server is shared with the tests; a bench uses only part of it.
 #[allow(dead_code)]
 #[path = "../tests/it/common/zenoss.rs"]
@@ -262,28 +264,7 @@ fn pct(runs: &[&Run], p: f64) -> Duration {
 /// New events for a storm: `calls` evids, each once, in state New: every one a ticket.
 fn new_events(conf: &Path, calls: usize, tag: &str) -> Vec<Command> {
     (0..calls)
-        .map(|i| {
-            let mut c = Command::new(env!("CARGO_BIN_EXE_zenticket-hook"));
-            c.arg("--config").arg(conf).args([
-                "--evid",
-                &format!("{tag}-{i}"),
-                "--count",
-                "1",
-                "--event-state",
-                "0",
-                "--severity",
-                "4",
-                "--prod-state",
-                "1000",
-                "--device",
-                "router1",
-                "--device-groups",
-                "|/Network",
-                "--summary",
-                "Interface down",
-            ]);
-            c
-        })
+        .map(|i| common::new_event(conf, &format!("{tag}-{i}")))
         .collect()
 }
 

@@ -6,6 +6,8 @@
 //!
 //!     cargo bench --bench sweep          # ROWS=100000 by default
 
+mod common;
+
 // The test server is shared with the tests; a bench uses only part of it.
 #[allow(dead_code)]
 #[path = "../tests/it/common/zenoss.rs"]
@@ -15,7 +17,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-const BIN: &str = env!("CARGO_BIN_EXE_zenticket-hook");
+use common::BIN;
 
 fn fill(db: &Path, rows: usize, now: f64, old_fraction: f64, acks: usize) {
     // Let the hook create the schema, then fill it in one transaction.
@@ -225,24 +227,7 @@ fn reconcile(now: f64) {
     for i in 0..1_000 {
         let evid = format!("new-{i:06}");
         z.add(zenoss::ZEvent::new(&evid));
-        time(Command::new(BIN).arg("--config").arg(&conf).args([
-            "--evid",
-            &evid,
-            "--count",
-            "1",
-            "--event-state",
-            "0",
-            "--severity",
-            "4",
-            "--prod-state",
-            "1000",
-            "--device",
-            "router1",
-            "--device-groups",
-            "|/Network",
-            "--summary",
-            "Interface eth0 down",
-        ]));
+        time(&mut common::new_event(&conf, &evid));
     }
     let hooks = started.elapsed();
     let ms = |d: Duration| d.as_secs_f64() * 1000.0;

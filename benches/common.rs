@@ -1,0 +1,33 @@
+//! What the benches share: the hook called for a new event, as a notification with text
+//! calls it (New, Error, a production device of /Network: the ticket case).
+
+use std::path::Path;
+use std::process::Command;
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_zenticket-hook");
+
+/// `zenticket-hook --config CONF --evid EVID ...` for a new, routable event of count 1.
+pub fn new_event(conf: &Path, evid: &str) -> Command {
+    let mut c = Command::new(BIN);
+    c.arg("--config").arg(conf).args([
+        "--evid",
+        evid,
+        "--count",
+        "1",
+        "--event-state",
+        "0",
+        "--severity",
+        "4",
+        "--prod-state",
+        "1000",
+        "--device",
+        "router1",
+        "--device-groups",
+        "|/Network",
+        "--summary",
+        "Interface down",
+        "--message",
+        "ifOperStatus=2",
+    ]);
+    c
+}
