@@ -17,7 +17,6 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-
 /// Runs the command once; returns wall time and the child's peak RSS in KiB.
 #[allow(clippy::zombie_processes)] // reaped by wait4, which also reports its rusage
 fn run_once(cmd: &mut Command) -> (Duration, i64) {
