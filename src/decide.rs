@@ -110,13 +110,17 @@ pub fn decide(ev: &Event, cfg: &Config, seen: Option<i64>, now: f64, collector: 
 
     if cfg.autocleartime > 0 {
         if let Some(last) = ev.last_epoch() {
-            let age = now - last;
-            if age > cfg.autocleartime as f64 {
+            let limit = cfg.autocleartime as f64;
+            if crate::time::beyond(last, now, limit) {
                 d.autoclear = true;
                 d.close = true;
+                let how = if last > now {
+                    format!("{}s ahead of this host's clock", (last - now).floor())
+                } else {
+                    format!("{}s old", (now - last).floor())
+                };
                 d.reason.push_str(&format!(
-                    "; lastTime is {}s old, over autocleartime {}s",
-                    age.floor(),
+                    "; lastTime is {how}, over autocleartime {}s",
                     cfg.autocleartime
                 ));
             }

@@ -12,6 +12,7 @@
 
 use crate::config::Config;
 use crate::state::{self, Health, State, StateError};
+use crate::time::age;
 use crate::zenoss::{Client, OwnEvent};
 use serde_json::{json, Value};
 
@@ -66,7 +67,7 @@ impl Alert {
         match self {
             Alert::Breaker => h.breaker.open_since.is_some(),
             Alert::GivenUp => h.given_up_since > 0,
-            Alert::Owed => h.oldest.is_some_and(|t| now - t > OWED_TOO_LONG),
+            Alert::Owed => h.oldest.is_some_and(|t| age(t, now) > OWED_TOO_LONG),
         }
     }
 }
@@ -144,9 +145,20 @@ pub fn status(
     use crate::run::Failure;
     let cfg = g.load_config()?;
     let now = crate::time::now();
-    let h = match State::open_read(&cfg.statedb).map_err(|e| Failure::retry(e.to_string()))? {
-        Some(st) => read(&st, now).map_err(|e| Failure::retry(e.to_string()))?,
-        None => Health::default(),
+    let read = State::open_read(&cfg.statedb).and_then(|st| match st {
+        Some(st) => read(&st, now),
+        None => Ok(Health::default()),
+    });
+    let h = match read {
+        Ok(h) => h,
+        // Every hook opens this DB first: one that cannot be read stops them all. A
+        // plugin says so in its one line; exit 1 with no line would read as WARNING.
+        Err(e) if nagios => {
+            let line = format!("CRITICAL - every hook and sweep stops: {e}");
+            let value = json!({"nagios": "CRITICAL", "error": e.to_string()});
+            return Ok((2, line, value));
+        }
+        Err(e) => return Err(Failure::retry(e.to_string())),
     };
     let (code, line) = nagios_line(&h, now);
     if nagios {
@@ -160,18 +172,20 @@ pub fn nagios_status(h: &Health, now: f64) -> (i32, Vec<String>) {
     let mut crit = Vec::new();
     let mut warn = Vec::new();
     if let Some(since) = h.breaker.open_since {
-        crit.push(format!("breaker open for {:.0}s", now - since));
+        crit.push(format!("breaker open for {:.0}s", age(since, now)));
     }
     match &h.last_sweep {
         None => crit.push("no sweep has run".to_string()),
-        Some((at, _)) if now - at > NO_SWEEP => crit.push(format!("no sweep for {:.0}s", now - at)),
+        Some((at, _)) if age(*at, now) > NO_SWEEP => {
+            crit.push(format!("no sweep for {:.0}s", age(*at, now)))
+        }
         _ => {}
     }
     if h.given_up_since > 0 {
         warn.push(format!("{} given up in 24 h", h.given_up_since));
     }
-    if let Some(t) = h.oldest.filter(|t| now - t > OWED_TOO_LONG) {
-        warn.push(format!("work owed for {:.0}s", now - t));
+    if let Some(t) = h.oldest.filter(|t| age(*t, now) > OWED_TOO_LONG) {
+        warn.push(format!("work owed for {:.0}s", age(t, now)));
     }
     if !crit.is_empty() {
         crit.extend(warn);
@@ -197,14 +211,15 @@ pub fn nagios_line(h: &Health, now: f64) -> (i32, String) {
     } else {
         words.join(", ")
     };
-    let oldest = h.oldest.map_or(0.0, |t| (now - t).max(0.0));
+    let oldest = h.oldest.map_or(0.0, |t| age(t, now));
+    // Before the first sweep there is no value: Nagios's `U`, not a made-up -1.
     let since_sweep = h
         .last_sweep
         .as_ref()
-        .map_or(-1.0, |(at, _)| (now - at).max(0.0));
+        .map_or("U".to_string(), |(at, _)| format!("{:.0}s", age(*at, now)));
     let line = format!(
         "{label} - {text} | owed={owed};;;0 oldest={oldest:.0}s;{OWED_TOO_LONG:.0};;0 \
-         given_up={};1;;0 breaker={};;1;0;1 since_sweep={since_sweep:.0}s;;{NO_SWEEP:.0};0",
+         given_up={};1;;0 breaker={};;1;0;1 since_sweep={since_sweep};;{NO_SWEEP:.0};0",
         h.given_up_since,
         u8::from(h.breaker.open_since.is_some()),
     );
@@ -221,7 +236,7 @@ pub fn text(h: &Health, now: f64) -> String {
         Some(t) => out.push_str(&format!(
             "owed: {} (oldest owed for {:.0}s, since {})\n",
             owed.join(", "),
-            now - t,
+            age(t, now),
             log_time(t)
         )),
     }
@@ -244,7 +259,7 @@ pub fn text(h: &Health, now: f64) -> String {
         Some((at, line)) => out.push_str(&format!(
             "last sweep: {} ({:.0}s ago): {line}\n",
             log_time(*at),
-            now - at
+            age(*at, now)
         )),
         None => out.push_str("last sweep: none yet\n"),
     }
@@ -264,7 +279,7 @@ pub fn json(h: &Health, now: f64) -> Value {
     json!({
         "owed": h.owed.iter().map(|(w, n)| (w.as_str().to_string(), json!(n))).collect::<serde_json::Map<_, _>>(),
         "owed_total": owed_total(h),
-        "oldest_owed_age": h.oldest.map(|t| now - t),
+        "oldest_owed_age": h.oldest.map(|t| age(t, now)),
         "given_up_24h": h.given_up_since,
         "given_up_kept": h.given_up_total,
         "breaker": {
@@ -273,7 +288,7 @@ pub fn json(h: &Health, now: f64) -> Value {
             "failures_in_a_row": h.breaker.failures,
         },
         "last_sweep": h.last_sweep.as_ref().map(|(at, line)| json!({"at": at, "summary": line})),
-        "last_ticket": h.last_ticket.as_ref().map(|(at, t, evid)| json!({"at": at, "ticket": t, "evid": evid})),
+        "last_ticket": h.last_ticket.as_ref().map(|(at, t, evid)| json!({"at": at, "ticket": crate::ticket::json(t), "evid": evid})),
         "nagios": nagios,
     })
 }

@@ -48,7 +48,7 @@ pub struct Report {
     pub customer: Option<Vec<u8>>,
     pub queue: Option<Vec<u8>>,
     pub section: Option<String>,
-    pub ticket: Option<i64>,
+    pub ticket: Option<String>,
     pub argv: Option<Vec<OsString>>,
     pub ack: Action,
     pub close: Action,
@@ -302,7 +302,7 @@ impl Hook<'_> {
         let before = st.row(&ev.evid)?;
         let quick = before.as_ref().and_then(|row| {
             let d = decided(Some(row.count));
-            let fresh = row.updated > now - 3600.0;
+            let fresh = !crate::time::beyond(row.updated, now, 3600.0);
             let same_state = ev.event_state.is_none() || row.event_state == ev.event_state;
             (d.kind == Kind::Unchanged && !d.close && fresh && same_state).then_some(d)
         });
@@ -508,14 +508,14 @@ impl Hook<'_> {
         let mut report = Report {
             evid: ev.evid.clone(),
             kind: Kind::Cleared,
-            reason: match ticket {
-                Some(t) => format!("event cleared; its ticket is {t}"),
+            reason: match &ticket {
+                Some((_, t)) => format!("event cleared; its ticket is {t}"),
                 None => "event cleared; it has no ticket".into(),
             },
             customer: customer.clone(),
             queue: queue.clone(),
             section: None,
-            ticket,
+            ticket: ticket.as_ref().map(|(_, t)| t.clone()),
             argv: None,
             ack: Action::NotNeeded,
             close: Action::NotNeeded,
@@ -523,10 +523,10 @@ impl Hook<'_> {
             dry_run: self.dry_run,
             retry: false,
         };
-        let (Some(path), Some(ticket)) = (&cfg.clearscript, ticket) else {
+        let (Some(path), Some((ticket_count, ticket))) = (&cfg.clearscript, ticket) else {
             return Ok(report);
         };
-        let args = work::clear_args(cfg, ev, ticket, customer.as_deref(), queue.as_deref());
+        let args = work::clear_args(cfg, ev, &ticket, customer.as_deref(), queue.as_deref());
         let mut full = vec![path.as_os_str().to_owned()];
         full.extend(args.iter().cloned());
         report.argv = Some(full);
@@ -535,7 +535,8 @@ impl Hook<'_> {
         }
         if let Err(why) = work::run_clear(cfg, path, ev, &args) {
             let encoded = ev.encode();
-            let key = WorkKey::new(&ev.evid, What::Clear, ticket);
+            // Keyed by the count the ticket was made for: the retry reads the ticket back.
+            let key = WorkKey::new(&ev.evid, What::Clear, ticket_count);
             let owed = NewWork {
                 key: key.clone(),
                 event: Some(&encoded),

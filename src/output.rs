@@ -34,7 +34,7 @@ fn lossy_opt(v: &Option<Vec<u8>>) -> Option<String> {
 impl Report {
     pub fn line(&self) -> String {
         let lossy = |v: &Option<Vec<u8>>| lossy_opt(v).unwrap_or_default();
-        let mut s = match (self.kind, self.ticket) {
+        let mut s = match (self.kind, &self.ticket) {
             (Kind::Ticket, Some(t)) => format!(
                 "ticket {t} for evid {} (customer {}, queue {})",
                 self.evid,
@@ -78,7 +78,7 @@ impl Report {
             "customer": lossy_opt(&self.customer),
             "queue": lossy_opt(&self.queue),
             "section": self.section,
-            "ticket": self.ticket,
+            "ticket": self.ticket.as_deref().map(crate::ticket::json),
             "argv": self.argv.as_ref().map(|a| a.iter()
                 .map(|x| String::from_utf8_lossy(x.as_bytes()).into_owned())
                 .collect::<Vec<_>>()),
@@ -238,12 +238,12 @@ pub fn state(out: &mut dyn Write, rows: &[Listing], json: bool) -> std::io::Resu
     {
         writeln!(
             out,
-            "{} count {} state {} tickets {:?} customer {} queue {} updated {}",
+            "{} count {} state {} tickets [{}] customer {} queue {} updated {}",
             r.evid,
             r.count,
             r.event_state
                 .map_or("None".into(), |s| crate::event::state_name(s).to_string()),
-            tickets,
+            tickets.join(", "),
             lossy_opt(&r.customer).unwrap_or_default(),
             lossy_opt(&r.queue).unwrap_or_default(),
             crate::time::log_format(r.updated)
@@ -295,7 +295,7 @@ fn state_json(s: &Listing) -> Value {
     };
     json!({
         "evid": r.evid, "count": r.count, "event_state": r.event_state,
-        "tickets": s.tickets, "customer": lossy_opt(&r.customer), "queue": lossy_opt(&r.queue),
+        "tickets": s.tickets.iter().map(|t| crate::ticket::json(t)).collect::<Vec<_>>(), "customer": lossy_opt(&r.customer), "queue": lossy_opt(&r.queue),
         "cleared": r.cleared,
         "pending": s.pending.iter().filter(|p| p.given_up.is_none()).map(work).collect::<Vec<_>>(),
         "given_up": s.pending.iter().filter(|p| p.given_up.is_some()).map(work).collect::<Vec<_>>(),

@@ -73,6 +73,24 @@ const MIGRATIONS: &[&str] = &[
     INSERT INTO tickets3 SELECT evid, count, ticket, customer, queue, created FROM tickets;
     DROP TABLE tickets;
     ALTER TABLE tickets3 RENAME TO tickets;",
+    // 4: ticket ids are text (a script's number of any length, a ticket system's id),
+    // every stored number kept. A clear owed is keyed by the count its ticket was made for
+    // (it was keyed by the ticket number).
+    "UPDATE pending SET count = coalesce(
+        (SELECT max(t.count) FROM tickets t WHERE t.evid = pending.evid AND t.ticket = pending.count),
+        count) WHERE what = 'clear';
+    CREATE TABLE tickets4(
+        evid TEXT NOT NULL,
+        count INTEGER NOT NULL,
+        ticket TEXT NOT NULL,
+        customer BLOB,
+        queue BLOB,
+        created REAL NOT NULL,
+        PRIMARY KEY(evid, count, ticket)
+    ) WITHOUT ROWID;
+    INSERT INTO tickets4 SELECT evid, count, CAST(ticket AS TEXT), customer, queue, created FROM tickets;
+    DROP TABLE tickets;
+    ALTER TABLE tickets4 RENAME TO tickets;",
 ];
 
 /// A state DB failure, naming the DB. Built from a `rusqlite::Error` (or any message)
@@ -162,7 +180,7 @@ impl FromSql for What {
 }
 
 /// One piece of owed work: (evid, what, count) is its key. `count` is the event's count
-/// for a ticket, the ticket number for a clear, and 0 for acknowledge/close.
+/// for a ticket, the count its ticket was made for for a clear, and 0 for acknowledge/close.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WorkKey {
     pub evid: String,
@@ -344,7 +362,7 @@ impl State {
                 let made = Made {
                     evid,
                     count,
-                    ticket: 0,
+                    ticket: "0",
                     customer: b"",
                     queue: b"",
                 };
@@ -485,14 +503,16 @@ impl State {
         Ok(out)
     }
 
-    pub fn tickets(&self, evid: &str) -> Result<Vec<i64>> {
+    pub fn tickets(&self, evid: &str) -> Result<Vec<String>> {
         let mut stmt = self
             .conn
-            .prepare_cached("SELECT ticket FROM tickets WHERE evid = ?1 ORDER BY count, created")
+            .prepare_cached(
+                "SELECT CAST(ticket AS TEXT) FROM tickets WHERE evid = ?1 ORDER BY count, created",
+            )
             .map_err(|e| self.err(e))?;
         let v = stmt
             .query_map([evid], |r| r.get(0))
-            .and_then(|m| m.collect::<rusqlite::Result<Vec<i64>>>())
+            .and_then(|m| m.collect::<rusqlite::Result<Vec<String>>>())
             .map_err(|e| self.err(e))?;
         Ok(v)
     }
@@ -517,7 +537,7 @@ impl State {
 /// One stored evid with its tickets and owed work, as `state` shows it.
 pub struct Listing {
     pub row: Row,
-    pub tickets: Vec<i64>,
+    pub tickets: Vec<String>,
     pub pending: Vec<PendingRow>,
 }
 
@@ -770,7 +790,7 @@ pub struct Health {
     /// The last sweep: when, and its summary line.
     pub last_sweep: Option<(f64, String)>,
     /// The last ticket made: when, number, evid.
-    pub last_ticket: Option<(f64, i64, String)>,
+    pub last_ticket: Option<(f64, String, String)>,
 }
 
 /// The state DB's health; `since`: the start of the "given up lately" window.
@@ -794,7 +814,7 @@ pub fn health(conn: &Connection, since: f64) -> rusqlite::Result<Health> {
     )?;
     let last_ticket = conn
         .query_row(
-            "SELECT created, ticket, evid FROM tickets ORDER BY created DESC LIMIT 1",
+            "SELECT created, CAST(ticket AS TEXT), evid FROM tickets ORDER BY created DESC LIMIT 1",
             [],
             |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
         )
@@ -812,13 +832,22 @@ pub fn health(conn: &Connection, since: f64) -> rusqlite::Result<Health> {
 
 /// An attempt failed: release the claim, count it, and set the next try (the policy,
 /// `work::next_try`, is the caller's).
-pub fn failed(tx: &Transaction, k: &WorkKey, error: &str, next_try: f64) -> rusqlite::Result<()> {
+///
+/// A `created` in the future (stamped while the clock was ahead) becomes now: the retry
+/// window is measured from it, and would otherwise not start until the clock caught up.
+pub fn failed(
+    tx: &Transaction,
+    k: &WorkKey,
+    error: &str,
+    next_try: f64,
+    now: f64,
+) -> rusqlite::Result<()> {
     tx.prepare_cached(
         "UPDATE pending SET attempts = attempts + 1, last_error = ?4, next_try = ?5,
-            claimed_by = NULL, claimed_at = NULL
+            claimed_by = NULL, claimed_at = NULL, created = min(created, ?6)
          WHERE evid = ?1 AND what = ?2 AND count = ?3",
     )?
-    .execute(params![k.evid, k.what, k.count, error, next_try])?;
+    .execute(params![k.evid, k.what, k.count, error, next_try, now])?;
     Ok(())
 }
 
@@ -842,44 +871,67 @@ pub struct Due {
     pub created: f64,
 }
 
-/// Work whose time has come and that nobody holds (or whose holder died: a claim older
-/// than `stale_before`), oldest first.
-pub fn due(conn: &Connection, now: f64, stale_before: f64) -> rusqlite::Result<Vec<Due>> {
+/// The moment owed work is read at: what is due, and which claims are dead. A time further
+/// ahead than its limit (a `next_try` beyond retrymaxdelay, a claim beyond the stale limit)
+/// was stamped by a clock that has since stepped back (NTP correcting it): it counts as
+/// past, or the work would wait for as long as the clock was wrong. `work::horizon` builds
+/// it; `work::is_due` and `work::claim_is_stale` are the same rules as pure functions.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Horizon {
+    /// Work whose `next_try` is at or before this is due (f64::MAX: all owed work).
+    pub due_before: f64,
+    /// ... and so is work whose `next_try` lies beyond this.
+    pub due_after: f64,
+    /// A claim taken before this is dead ...
+    pub stale_before: f64,
+    /// ... and so is one taken after this.
+    pub stale_after: f64,
+    pub now: f64,
+}
+
+/// Work whose time has come and that nobody holds (or whose holder died), oldest first.
+pub fn due(conn: &Connection, h: &Horizon) -> rusqlite::Result<Vec<Due>> {
     let mut stmt = conn.prepare(
         "SELECT evid, what, count, event, attempts, created FROM pending
-         WHERE next_try <= ?1 AND (claimed_by IS NULL OR claimed_at < ?2) AND given_up IS NULL
+         WHERE (next_try <= ?1 OR next_try > ?2)
+           AND (claimed_by IS NULL OR claimed_at < ?3 OR claimed_at > ?4) AND given_up IS NULL
          ORDER BY created, evid, count",
     )?;
-    let rows = stmt.query_map(params![now, stale_before], |r| {
-        Ok(Due {
-            key: WorkKey {
-                evid: r.get(0)?,
-                what: r.get(1)?,
-                count: r.get(2)?,
-            },
-            event: r.get(3)?,
-            attempts: r.get(4)?,
-            created: r.get(5)?,
-        })
-    })?;
+    let rows = stmt.query_map(
+        params![h.due_before, h.due_after, h.stale_before, h.stale_after],
+        |r| {
+            Ok(Due {
+                key: WorkKey {
+                    evid: r.get(0)?,
+                    what: r.get(1)?,
+                    count: r.get(2)?,
+                },
+                event: r.get(3)?,
+                attempts: r.get(4)?,
+                created: r.get(5)?,
+            })
+        },
+    )?;
     rows.collect()
 }
 
 /// Takes one piece of work for this process, unless someone else holds a live claim.
-pub fn claim(
-    tx: &Transaction,
-    k: &WorkKey,
-    me: &str,
-    now: f64,
-    stale_before: f64,
-) -> rusqlite::Result<bool> {
+pub fn claim(tx: &Transaction, k: &WorkKey, me: &str, h: &Horizon) -> rusqlite::Result<bool> {
     let n = tx
         .prepare_cached(
             "UPDATE pending SET claimed_by = ?4, claimed_at = ?5
              WHERE evid = ?1 AND what = ?2 AND count = ?3
-               AND (claimed_by IS NULL OR claimed_at < ?6)",
+               AND (claimed_by IS NULL OR claimed_at < ?6 OR claimed_at > ?7)",
         )?
-        .execute(params![k.evid, k.what, k.count, me, now, stale_before])?;
+        .execute(params![
+            k.evid,
+            k.what,
+            k.count,
+            me,
+            h.now,
+            h.stale_before,
+            h.stale_after
+        ])?;
     Ok(n == 1)
 }
 
@@ -962,13 +1014,15 @@ pub fn prune_audit(tx: &Transaction, before: f64) -> rusqlite::Result<usize> {
 pub struct Made<'a> {
     pub evid: &'a str,
     pub count: i64,
-    pub ticket: i64,
+    pub ticket: &'a str,
     pub customer: &'a [u8],
     pub queue: &'a [u8],
 }
 
 /// A ticket exists for (evid, count). Older unclaimed ticket work for the evid is
 /// superseded: this ticket covers the event's newer state.
+/// Ticket ids are read as `CAST(ticket AS TEXT)`: `state` reads a DB it may not migrate,
+/// whose numbers are still integers (schema 3).
 pub fn ticket_made(tx: &Transaction, m: &Made, now: f64) -> rusqlite::Result<()> {
     tx.prepare_cached(
         "INSERT OR IGNORE INTO tickets(evid, count, ticket, customer, queue, created) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
@@ -989,11 +1043,21 @@ pub fn ticketed_count(conn: &Connection, evid: &str) -> rusqlite::Result<Option<
         .query_row([evid], |r| r.get(0))
 }
 
-/// The newest ticket of an evid, for the clear script.
-pub fn last_ticket(conn: &Connection, evid: &str) -> rusqlite::Result<Option<i64>> {
+/// The newest ticket of an evid, for the clear script: (the count it was made for, its id).
+pub fn last_ticket(conn: &Connection, evid: &str) -> rusqlite::Result<Option<(i64, String)>> {
     conn.query_row(
-        "SELECT ticket FROM tickets WHERE evid = ?1 ORDER BY count DESC, created DESC LIMIT 1",
+        "SELECT count, CAST(ticket AS TEXT) FROM tickets WHERE evid = ?1 ORDER BY count DESC, created DESC LIMIT 1",
         [evid],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )
+    .optional()
+}
+
+/// The ticket made for (evid, count), for a clear owed on it.
+pub fn ticket_for(conn: &Connection, evid: &str, count: i64) -> rusqlite::Result<Option<String>> {
+    conn.query_row(
+        "SELECT CAST(ticket AS TEXT) FROM tickets WHERE evid = ?1 AND count = ?2 ORDER BY created DESC LIMIT 1",
+        params![evid, count],
         |r| r.get(0),
     )
     .optional()
@@ -1220,9 +1284,13 @@ fn disk_full(folder: &Path) -> bool {
 /// record. It is `<statedb>.journal`, allocated ahead (64 KiB of zeros, made when the DB
 /// is opened) so that an entry still fits when the disk has filled up since; entries are
 /// lines written into that space and synced; the next open that can write records them in
-/// the DB and zeroes the journal.
+/// the DB, with the acknowledgement the ticket owed, and zeroes the journal.
+///
+/// A line that cannot be recorded (torn by a crash, damaged) is never dropped unseen: it is
+/// logged whole and kept in `<statedb>.journal.bad` before the journal is reused. Entries
+/// are found anywhere in the file, also after a run of NUL bytes a torn write left.
 pub mod journal {
-    use super::{Made, Result, State, StateError};
+    use super::{Made, NewWork, Result, State, StateError, What, WorkKey};
     use fs2::FileExt;
     use std::fs::{File, OpenOptions};
     use std::io::{Read, Seek, SeekFrom, Write};
@@ -1231,11 +1299,26 @@ pub mod journal {
 
     const SIZE: u64 = 64 * 1024;
 
-    /// One journal entry: evid, count, ticket, customer, queue.
-    type Entry = (String, i64, i64, Vec<u8>, Vec<u8>);
+    /// One journal entry.
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    pub struct Entry {
+        pub evid: String,
+        pub count: i64,
+        pub ticket: String,
+        pub customer: Vec<u8>,
+        pub queue: Vec<u8>,
+        /// Whether the ticket owes an acknowledgement (the event was New); None for a
+        /// line written before the journal said so.
+        pub ack: Option<bool>,
+    }
 
     pub fn path(statedb: &Path) -> PathBuf {
         super::sibling(statedb, ".journal")
+    }
+
+    /// Where lines that cannot be recorded are kept.
+    pub fn bad_path(statedb: &Path) -> PathBuf {
+        super::sibling(statedb, ".journal.bad")
     }
 
     fn open(statedb: &Path) -> std::io::Result<File> {
@@ -1258,31 +1341,99 @@ pub mod journal {
     }
 
     fn unhex(s: &str) -> Option<Vec<u8>> {
+        if !s.len().is_multiple_of(2) {
+            return None;
+        }
         (0..s.len())
             .step_by(2)
             .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
             .collect()
     }
 
-    /// Appends a made ticket; synced before it returns.
-    pub fn record(statedb: &Path, m: &Made, key: &str) -> std::io::Result<PathBuf> {
-        let f = open(statedb)?;
-        f.lock_exclusive()?;
-        let mut data = Vec::new();
-        (&f).read_to_end(&mut data)?;
-        let end = data.iter().position(|&b| b == 0).unwrap_or(data.len()) as u64;
-        let line = format!(
-            "T\t{}\t{}\t{}\t{}\t{}\t{key}\n",
+    /// The journal line for a made ticket; `ack`: the ticket owes an acknowledgement.
+    pub fn line(m: &Made, key: &str, ack: bool) -> String {
+        format!(
+            "T\t{}\t{}\t{}\t{}\t{}\t{key}\t{}\n",
             m.evid,
             m.count,
             m.ticket,
             hex(m.customer),
-            hex(m.queue)
-        );
-        f.write_all_at(line.as_bytes(), end)?;
+            hex(m.queue),
+            if ack { "A" } else { "-" }
+        )
+    }
+
+    /// Reads one line back; None for a line that is not a whole entry.
+    pub fn parse(l: &[u8]) -> Option<Entry> {
+        let l = std::str::from_utf8(l).ok()?;
+        let p: Vec<&str> = l.split('\t').collect();
+        let (fields, ack) = match p.as_slice() {
+            [f @ .., _key] if f.len() == 6 => (f, None),
+            [f @ .., _key, "A"] if f.len() == 6 => (f, Some(true)),
+            [f @ .., _key, "-"] if f.len() == 6 => (f, Some(false)),
+            _ => return None,
+        };
+        let ["T", evid, count, ticket, cust, queue] = fields else {
+            return None;
+        };
+        let count: i64 = count.parse().ok().filter(|c| *c >= 0)?;
+        if evid.is_empty() || !crate::ticket::is_plain(ticket) {
+            return None;
+        }
+        Some(Entry {
+            evid: evid.to_string(),
+            count,
+            ticket: ticket.to_string(),
+            customer: unhex(cust)?,
+            queue: unhex(queue)?,
+            ack,
+        })
+    }
+
+    /// Splits the journal's bytes into its lines: a line ends at a newline or where a run
+    /// of NUL bytes (space allocated and not yet written, or a torn write) begins.
+    pub fn lines(data: &[u8]) -> impl Iterator<Item = &[u8]> {
+        data.split(|&b| b == b'\n' || b == 0)
+            .filter(|l| !l.is_empty())
+    }
+
+    /// Appends a made ticket after the last byte written (never over an entry that lies
+    /// past a gap); synced before it returns.
+    pub fn record(statedb: &Path, m: &Made, key: &str, ack: bool) -> std::io::Result<PathBuf> {
+        let f = open(statedb)?;
+        f.lock_exclusive()?;
+        let mut data = Vec::new();
+        (&f).read_to_end(&mut data)?;
+        let end = data.iter().rposition(|&b| b != 0).map_or(0, |i| i + 1);
+        let mut text = String::new();
+        if end > 0 && data[end - 1] != b'\n' {
+            // A torn line before: end it, so this entry stands on a line of its own.
+            text.push('\n');
+        }
+        text.push_str(&line(m, key, ack));
+        f.write_all_at(text.as_bytes(), end as u64)?;
         f.sync_data()?;
         let _ = FileExt::unlock(&f);
         Ok(path(statedb))
+    }
+
+    /// Keeps lines that cannot be recorded in `.journal.bad`, synced.
+    fn keep_bad(statedb: &Path, bad: &[&[u8]]) -> std::io::Result<PathBuf> {
+        let p = bad_path(statedb);
+        let mut f = OpenOptions::new()
+            .append(true)
+            .create(true)
+            .mode(0o600)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(&p)?;
+        let mut out = Vec::new();
+        for l in bad {
+            out.extend_from_slice(l);
+            out.push(b'\n');
+        }
+        f.write_all(&out)?;
+        f.sync_data()?;
+        Ok(p)
     }
 
     /// Records what the journal holds in the DB, then empties it. A journal that cannot
@@ -1291,58 +1442,156 @@ pub mod journal {
         let Ok(mut f) = open(&st.path) else {
             return Ok(());
         };
-        let mut first = [0u8; 1];
-        if f.read_at(&mut first, 0).unwrap_or(0) == 0 || first[0] == 0 {
-            return Ok(());
-        }
         let db = st.path.clone();
         let err = StateError::at(&db);
-        f.lock_exclusive().map_err(&err)?;
+        // Most opens find it empty: look before taking the lock every hook would queue on.
         let mut data = Vec::new();
+        (&f).read_to_end(&mut data).map_err(&err)?;
+        if data.iter().all(|&b| b == 0) {
+            return Ok(());
+        }
+        f.lock_exclusive().map_err(&err)?;
+        data.clear();
         f.seek(SeekFrom::Start(0)).map_err(&err)?;
         f.read_to_end(&mut data).map_err(&err)?;
-        let end = data.iter().position(|&b| b == 0).unwrap_or(data.len());
-        let text = String::from_utf8_lossy(&data[..end]).into_owned();
-        let entries: Vec<Entry> = text
-            .lines()
-            .filter_map(|l| {
-                let p: Vec<&str> = l.split('\t').collect();
-                match p.as_slice() {
-                    ["T", evid, count, ticket, cust, queue, _key] => Some((
-                        evid.to_string(),
-                        count.parse().ok()?,
-                        ticket.parse().ok()?,
-                        unhex(cust)?,
-                        unhex(queue)?,
-                    )),
-                    _ => None,
+        let Some(last) = data.iter().rposition(|&b| b != 0) else {
+            let _ = FileExt::unlock(&f);
+            return Ok(());
+        };
+        let end = last + 1;
+        let (mut entries, mut bad) = (Vec::new(), Vec::new());
+        for l in lines(&data[..end]) {
+            match parse(l) {
+                Some(e) => entries.push(e),
+                None => bad.push(l),
+            }
+        }
+        let bad_kept = bad.is_empty()
+            || match keep_bad(&db, &bad) {
+                Ok(p) => {
+                    for l in &bad {
+                        log::error!(
+                            "journal {}: a line that is not a whole ticket entry, kept in {}: {:?}",
+                            path(&db).display(),
+                            p.display(),
+                            String::from_utf8_lossy(l)
+                        );
+                    }
+                    true
                 }
-            })
-            .collect();
+                Err(e) => {
+                    // Zeroing now would lose them: the journal stays as it is (its good
+                    // entries are recorded again next time, which is harmless).
+                    log::error!(
+                        "journal {}: {} line(s) that are not whole ticket entries cannot be kept \
+                         in {} ({e}): the journal is left as it is",
+                        path(&db).display(),
+                        bad.len(),
+                        bad_path(&db).display()
+                    );
+                    false
+                }
+            };
         let now = crate::time::now();
         st.write_durable(|tx| {
-            for (evid, count, ticket, customer, queue) in &entries {
+            for e in &entries {
                 let m = Made {
-                    evid,
-                    count: *count,
-                    ticket: *ticket,
-                    customer,
-                    queue,
+                    evid: &e.evid,
+                    count: e.count,
+                    ticket: &e.ticket,
+                    customer: &e.customer,
+                    queue: &e.queue,
                 };
                 super::ticket_made(tx, &m, now)?;
+                // An entry from before the journal said: the event was New when stored.
+                let ack = match e.ack {
+                    Some(a) => a,
+                    None => super::row(tx, &e.evid)?.is_some_and(|r| r.event_state == Some(0)),
+                };
+                if ack {
+                    let owed = NewWork {
+                        key: WorkKey::new(&e.evid, What::Acknowledge, 0),
+                        event: None,
+                        claimed_by: None,
+                        note: Some("ticket recorded from the journal"),
+                    };
+                    super::add_pending(tx, &owed, now)?;
+                }
             }
             Ok(())
         })?;
-        for (evid, count, ticket, _, _) in &entries {
+        for e in &entries {
             log::warn!(
-                "evid {evid}: ticket {ticket} for count {count} recorded from the journal \
-                 (an earlier run made it but could not write the state DB)"
+                "evid {}: ticket {} for count {} recorded from the journal \
+                 (an earlier run made it but could not write the state DB){}",
+                e.evid,
+                e.ticket,
+                e.count,
+                if e.ack == Some(false) {
+                    ""
+                } else {
+                    "; its acknowledgement is owed"
+                }
             );
+        }
+        if !bad_kept {
+            let _ = FileExt::unlock(&f);
+            return Ok(());
         }
         f.write_all_at(&vec![0u8; end], 0).map_err(&err)?;
         f.sync_data().map_err(&err)?;
         let _ = FileExt::unlock(&f);
         f.flush().map_err(&err)?;
         Ok(())
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn lines_are_found_past_gaps_and_torn_ones_refused() {
+            let m = Made {
+                evid: "e1",
+                count: 2,
+                ticket: "99999999999999999999",
+                customer: b"c",
+                queue: b"q q",
+            };
+            let good = line(&m, "k", true);
+            let mut data = b"T\te1\t2\t47".to_vec();
+            data.extend_from_slice(&[0; 40]);
+            data.extend_from_slice(good.as_bytes());
+            data.extend_from_slice(b"T\ta\t1\t2\t\t\n");
+            data.extend_from_slice(&[0; 10]);
+            let found: Vec<_> = lines(&data).map(parse).collect();
+            let want = Entry {
+                evid: "e1".into(),
+                count: 2,
+                ticket: "99999999999999999999".into(),
+                customer: b"c".to_vec(),
+                queue: b"q q".to_vec(),
+                ack: Some(true),
+            };
+            assert_eq!(found, vec![None, Some(want), None]);
+        }
+
+        #[test]
+        fn entry_shapes() {
+            let table: &[(&str, Option<Option<bool>>)] = &[
+                ("T\te\t1\t4711\t63\t71\tk", Some(None)),
+                ("T\te\t1\t4711\t63\t71\tk\tA", Some(Some(true))),
+                ("T\te\t1\t4711\t63\t71\tk\t-", Some(Some(false))),
+                ("T\te\t1\t4711\t63\t71\tk\tX", None),
+                ("T\te\t1\t4711\t6\t71\tk", None),
+                ("T\te\t-1\t4711\t63\t71\tk", None),
+                ("T\t\t1\t4711\t63\t71\tk", None),
+                ("X\te\t1\t4711\t63\t71\tk", None),
+                ("T\te\t1\t4711\t63\t71", None),
+            ];
+            for (l, want) in table {
+                assert_eq!(parse(l.as_bytes()).map(|e| e.ack), *want, "{l:?}");
+            }
+        }
     }
 }

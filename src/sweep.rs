@@ -14,6 +14,7 @@ use crate::console;
 use crate::reconcile;
 use crate::run::{self, Failure, Global};
 use crate::state::{self, State, StateError};
+use crate::time::beyond;
 use crate::work::{Retrier, Tally};
 use crate::zenoss::{Client, Evids};
 use fs2::FileExt;
@@ -328,7 +329,7 @@ impl Sweep<'_> {
     /// (never the stored one: later occurrences need not have called the hook), is older
     /// than autocleartime. The tool's own events are left alone.
     fn autoclear(&mut self, read: Option<&console::Read>) -> Result<(), StateError> {
-        let cutoff = self.now - self.cfg.autocleartime as f64;
+        let (now, limit) = (self.now, self.cfg.autocleartime as f64);
         let Some(read) = read else {
             if self.zenoss.is_none() {
                 self.sum
@@ -341,7 +342,7 @@ impl Sweep<'_> {
             .rows
             .iter()
             .filter(|(_, row)| !reconcile::own_event(row))
-            .filter(|(_, row)| console::last_time(row).is_some_and(|l| l < cutoff))
+            .filter(|(_, row)| console::last_time(row).is_some_and(|l| beyond(l, now, limit)))
             .map(|(e, _)| e.clone())
             .collect();
         if self.dry_run {
@@ -381,14 +382,14 @@ impl Sweep<'_> {
         let known = self.st.read(state::known)?;
         let (prunable, missing, seen_again) = match (read, self.zenoss) {
             (Some(read), _) if read.complete() => {
-                plan_prune(&known, read, self.cfg.cycletime as f64 / 2.0)
+                plan_prune(&known, read, self.cfg.cycletime as f64 / 2.0, self.now)
             }
             (_, Some(_)) => (Vec::new(), Vec::new(), Vec::new()),
             (None, None) => {
-                let before = self.now - self.cfg.retrywindow as f64;
+                let window = self.cfg.retrywindow as f64;
                 let old = known
                     .iter()
-                    .filter(|k| !k.has_pending && k.updated < before)
+                    .filter(|k| !k.has_pending && beyond(k.updated, self.now, window))
                     .map(|k| k.evid.clone())
                     .collect();
                 (old, Vec::new(), Vec::new())
@@ -421,10 +422,15 @@ impl Sweep<'_> {
 /// after a miss). A row is pruned when this read missed it, it was written before the read
 /// began, nothing is owed on it, and an earlier complete read at least `apart` seconds
 /// before this one missed it too.
+///
+/// Times after `now` were stamped while the clock was ahead: a row "written" then was not
+/// written during this read, and a first miss "then" is taken as this read's (so two reads
+/// still stand between a row and its pruning).
 pub fn plan_prune(
     known: &[state::Known],
     read: &console::Read,
     apart: f64,
+    now: f64,
 ) -> (Vec<String>, Vec<String>, Vec<String>) {
     let (mut prune, mut missing, mut seen_again) = (Vec::new(), Vec::new(), Vec::new());
     for k in known {
@@ -434,11 +440,12 @@ pub fn plan_prune(
             }
             continue;
         }
-        if k.has_pending || k.updated >= read.started {
+        if k.has_pending || (k.updated >= read.started && k.updated <= now) {
             continue;
         }
         match k.missing_since {
             None => missing.push(k.evid.clone()),
+            Some(first) if first > now => missing.push(k.evid.clone()),
             Some(first) if first <= read.started - apart => prune.push(k.evid.clone()),
             Some(_) => {}
         }

@@ -15,6 +15,20 @@ pub fn now() -> f64 {
         .unwrap_or(0.0)
 }
 
+/// How long ago `t` was, never negative: a time stamped while the clock was ahead (or by
+/// another host's clock) is "just now", not "in -3588 s".
+pub fn age(t: f64, now: f64) -> f64 {
+    (now - t).max(0.0)
+}
+
+/// Whether `t` lies more than `limit` seconds from `now`, either way. A time that far
+/// ahead was stamped by a clock that has since stepped back (or is another host's, ahead):
+/// waiting for it to come due by itself could take as long as the clock was wrong, so it
+/// counts as past the limit now.
+pub fn beyond(t: f64, now: f64, limit: f64) -> bool {
+    now - t > limit || t - now > limit
+}
+
 /// Epoch seconds above this are taken as milliseconds (1e11 s is in the year 5138).
 const MS_THRESHOLD: f64 = 1e11;
 /// 9999-12-31 23:59:59 UTC: no time Zenoss writes is later, and no later one formats.
@@ -197,6 +211,24 @@ pub fn is_zenoss_format(t: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ages_are_never_negative_and_times_far_ahead_count_as_past() {
+        // (t, now, limit) -> (age, beyond)
+        let table: &[(f64, f64, f64, f64, bool)] = &[
+            (1000.0, 1000.0, 60.0, 0.0, false),
+            (900.0, 1000.0, 60.0, 100.0, true),
+            (940.0, 1000.0, 60.0, 60.0, false),
+            (1060.0, 1000.0, 60.0, 0.0, false),
+            (1060.5, 1000.0, 60.0, 0.0, true),
+            (1000.0 + 3600.0, 1000.0, 3600.0, 0.0, false),
+            (1000.0 + 31_536_000.0, 1000.0, 3600.0, 0.0, true),
+        ];
+        for &(t, now, limit, want_age, want_beyond) in table {
+            assert_eq!(age(t, now), want_age, "{t} {now}");
+            assert_eq!(beyond(t, now, limit), want_beyond, "{t} {now} {limit}");
+        }
+    }
 
     #[test]
     fn epoch_forms() {

@@ -68,16 +68,37 @@ pub fn stale_after(cfg: &Config) -> f64 {
     cfg.scripttimeout.as_secs_f64() + 2.0 * zenoss + 30.0
 }
 
-/// Whether a claim taken at `claimed_at` may be taken over at `now`.
+/// Whether a claim taken at `claimed_at` may be taken over at `now`: its holder must be
+/// dead by now, or the claim was stamped further ahead than that by a clock that has
+/// since stepped back.
 pub fn claim_is_stale(claimed_at: f64, now: f64, stale_after: f64) -> bool {
-    claimed_at < now - stale_after
+    claimed_at < now - stale_after || claimed_at > now + stale_after
+}
+
+/// Whether work whose next try is `next_try` is due at `now`: its time has come, or it
+/// lies further ahead than any backoff (`max_delay`) could have put it, stamped by a clock
+/// that has since stepped back.
+pub fn is_due(next_try: f64, now: f64, max_delay: u64) -> bool {
+    next_try <= now || next_try > now + max_delay as f64
+}
+
+/// The moment owed work is read at, by these rules (`state::due`, `state::claim`).
+pub fn horizon(cfg: &Config, now: f64) -> state::Horizon {
+    let stale = stale_after(cfg);
+    state::Horizon {
+        due_before: now,
+        due_after: now + cfg.retrymaxdelay as f64,
+        stale_before: now - stale,
+        stale_after: now + stale,
+        now,
+    }
 }
 
 /// The outcome of one run of the ticket script.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Attempt {
     /// It printed this ticket number; the ticket is recorded.
-    Made(i64),
+    Made(String),
     /// No ticket came of it, for this reason; recording that is the caller's.
     Failed(String),
 }
@@ -108,7 +129,7 @@ pub fn attempt_ticket(
     let made = state::Made {
         evid: &ev.evid,
         count,
-        ticket,
+        ticket: &ticket,
         customer: &id,
         queue: &queue,
     };
@@ -129,7 +150,7 @@ pub fn attempt_ticket(
         Ok(())
     });
     if let Err(e) = recorded {
-        return Err(unrecorded(&st.path, &made, &key, e));
+        return Err(unrecorded(&st.path, &made, &key, d.ack, e));
     }
     if !out.succeeded() {
         let status = if out.timed_out {
@@ -151,8 +172,8 @@ pub fn attempt_ticket(
 /// lost from every record (a retry would make it twice). It goes to the journal, which
 /// the next run that can write records, and to the log and stderr with everything needed
 /// to find it in the ticket system.
-fn unrecorded(statedb: &Path, m: &state::Made, key: &str, e: StateError) -> StateError {
-    let kept = match state::journal::record(statedb, m, key) {
+fn unrecorded(statedb: &Path, m: &state::Made, key: &str, ack: bool, e: StateError) -> StateError {
+    let kept = match state::journal::record(statedb, m, key, ack) {
         Ok(j) => format!("kept in {} for the next run that can write", j.display()),
         Err(je) => format!("NOT kept: the journal cannot be written either ({je})"),
     };
@@ -176,7 +197,7 @@ pub fn attempt_failed(
     st.write(|tx| {
         let before = state::attempts(tx, k)?;
         let next = now + backoff(before, cfg.retrydelay, cfg.retrymaxdelay) as f64;
-        state::failed(tx, k, why, next)
+        state::failed(tx, k, why, next, now)
     })
 }
 
@@ -241,7 +262,7 @@ fn change(z: &Client, what: What, evids: &Evids) -> Result<u64, ZenossError> {
 pub fn clear_args(
     cfg: &Config,
     ev: &Event,
-    ticket: i64,
+    ticket: &str,
     customer: Option<&[u8]>,
     queue: Option<&[u8]>,
 ) -> Vec<OsString> {
@@ -252,7 +273,7 @@ pub fn clear_args(
         collector: &collector,
         note_title: &cfg.notetitle,
     };
-    let mut args: Vec<OsString> = vec!["-ticket".into(), ticket.to_string().into()];
+    let mut args: Vec<OsString> = vec!["-ticket".into(), ticket.into()];
     args.extend(script::argv(ev, &ctx).0);
     args
 }
@@ -375,14 +396,14 @@ pub struct Retrier<'a> {
 }
 
 impl Retrier<'_> {
-    fn stale_before(&self) -> f64 {
-        self.now - stale_after(self.cfg)
+    fn horizon(&self) -> state::Horizon {
+        horizon(self.cfg, self.now)
     }
 
     /// Every piece of work that is due, oldest first. With `dry_run` it only counts them.
     pub fn run(&mut self, dry_run: bool) -> Result<(), StateError> {
-        let (now, stale) = (self.now, self.stale_before());
-        let due = self.st.read(|c| state::due(c, now, stale))?;
+        let h = self.horizon();
+        let due = self.st.read(|c| state::due(c, &h))?;
         if dry_run {
             self.tally.retried = due.len() as u64;
             return Ok(());
@@ -410,7 +431,8 @@ impl Retrier<'_> {
         // Acknowledgements and closes, in batches, read as of now: the tickets just made
         // owe acknowledgements created after this sweep started.
         let now = crate::time::now();
-        let settles = self.st.read(|c| state::due(c, now, stale))?;
+        let h = horizon(self.cfg, now);
+        let settles = self.st.read(|c| state::due(c, &h))?;
         for what in [What::Acknowledge, What::Close] {
             let rows: Vec<Due> = settles
                 .iter()
@@ -429,8 +451,11 @@ impl Retrier<'_> {
         if self.st.read(state::breaker)?.open_since.is_none() {
             return Ok(Some(due));
         }
-        let stale = self.stale_before();
-        let owed = self.st.read(|c| state::due(c, f64::MAX, stale))?;
+        let all = state::Horizon {
+            due_before: f64::MAX,
+            ..self.horizon()
+        };
+        let owed = self.st.read(|c| state::due(c, &all))?;
         let mut tickets = owed.into_iter().filter(|d| d.key.what == What::Ticket);
         let Some(probe) = tickets.next() else {
             return Ok(Some(due));
@@ -456,9 +481,8 @@ impl Retrier<'_> {
     }
 
     fn claim(&mut self, d: &Due) -> Result<bool, StateError> {
-        let (me, now, stale) = (self.me.clone(), self.now, self.stale_before());
-        self.st
-            .write(|tx| state::claim(tx, &d.key, &me, now, stale))
+        let (me, h) = (self.me.clone(), self.horizon());
+        self.st.write(|tx| state::claim(tx, &d.key, &me, &h))
     }
 
     fn forget(&mut self, k: &WorkKey) -> Result<(), StateError> {
@@ -491,7 +515,8 @@ impl Retrier<'_> {
         } else {
             let next =
                 self.now + backoff(d.attempts, self.cfg.retrydelay, self.cfg.retrymaxdelay) as f64;
-            self.st.write(|tx| state::failed(tx, k, why, next))?;
+            let now = self.now;
+            self.st.write(|tx| state::failed(tx, k, why, next, now))?;
             log::warn!(
                 "evid {}: {} attempt {attempts} failed: {why}",
                 k.evid,
@@ -605,13 +630,21 @@ impl Retrier<'_> {
         let Some(ev) = Self::stored_event(d) else {
             return self.fail(d, "the stored event is missing or damaged");
         };
+        let Some(ticket) = self.st.read(|c| state::ticket_for(c, &k.evid, k.count))? else {
+            log::warn!(
+                "evid {}: a clear is owed for the ticket of count {}, which is no longer recorded: dropped",
+                k.evid,
+                k.count
+            );
+            return self.forget(k);
+        };
         let row = self.st.row(&k.evid)?;
         let customer = row.as_ref().and_then(|r| r.customer.clone());
         let queue = row.as_ref().and_then(|r| r.queue.clone());
         let args = clear_args(
             self.cfg,
             &ev,
-            k.count,
+            &ticket,
             customer.as_deref(),
             queue.as_deref(),
         );
@@ -619,9 +652,8 @@ impl Retrier<'_> {
             Ok(()) => {
                 self.forget(k)?;
                 log::info!(
-                    "evid {}: clear script ran for ticket {} on a retry",
-                    k.evid,
-                    k.count
+                    "evid {}: clear script ran for ticket {ticket} on a retry",
+                    k.evid
                 );
                 self.tally.succeeded += 1;
                 Ok(())
@@ -649,11 +681,11 @@ impl Retrier<'_> {
             return Ok(());
         };
         // One transaction for all the claims: a commit per row would cost an fsync each.
-        let (me, now, stale) = (self.me.clone(), self.now, self.stale_before());
+        let (me, h) = (self.me.clone(), self.horizon());
         let claimed: Vec<Due> = self.st.write(|tx| {
             let mut claimed = Vec::new();
             for d in rows {
-                if state::claim(tx, &d.key, &me, now, stale)? {
+                if state::claim(tx, &d.key, &me, &h)? {
                     claimed.push(d);
                 }
             }
@@ -768,9 +800,34 @@ mod tests {
             (1000.0, 1095.1, 95.0, true),
             (1000.0, 5000.0, 95.0, true),
             (1000.0, 999.0, 95.0, false),
+            // Taken while the clock was ahead: within the limit it is live ...
+            (1095.0, 1000.0, 95.0, false),
+            // ... beyond it, stale now (an hour ahead, a year ahead).
+            (1095.1, 1000.0, 95.0, true),
+            (4600.0, 1000.0, 95.0, true),
+            (1000.0 + 365.0 * 86400.0, 1000.0, 95.0, true),
         ];
         for &(at, now, after, want) in table {
             assert_eq!(claim_is_stale(at, now, after), want, "{at} {now} {after}");
+        }
+    }
+
+    #[test]
+    fn work_is_due_when_its_time_came_or_lies_beyond_any_backoff() {
+        // (next_try, now, max_delay) -> due
+        let table: &[(f64, f64, u64, bool)] = &[
+            (1000.0, 1000.0, 3600, true),
+            (999.0, 1000.0, 3600, true),
+            (1000.1, 1000.0, 3600, false),
+            (4600.0, 1000.0, 3600, false),
+            // An hour's backoff stamped with the clock an hour ahead: 2 h away, due now.
+            (8200.0, 1000.0, 3600, true),
+            (1000.0 + 365.0 * 86400.0, 1000.0, 3600, true),
+            (1300.0, 1000.0, 300, false),
+            (1300.1, 1000.0, 300, true),
+        ];
+        for &(next, now, max, want) in table {
+            assert_eq!(is_due(next, now, max), want, "{next} {now} {max}");
         }
     }
 

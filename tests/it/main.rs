@@ -9,6 +9,7 @@ mod common;
 mod bad_input;
 mod chaos;
 mod cli;
+mod clock;
 mod concurrency;
 mod config_py2;
 mod console;

@@ -105,7 +105,7 @@ fn a_state_db_from_a_newer_version_is_refused_before_the_script_runs() {
     let out = t.again().event("new-1", 1).run();
     out.status(1).stdout("").stderr(
         "zenticket-hook: evid new-1: state DB {dir}/var/zenticket.db: was written by a newer \
-         zenticket-hook (schema 99, this one knows 3); upgrade zenticket-hook, or move the DB away\n",
+         zenticket-hook (schema 99, this one knows 4); upgrade zenticket-hook, or move the DB away\n",
     );
     assert_eq!(out.calls().len(), 1, "no script ran for the refused call");
 }
@@ -229,4 +229,134 @@ fn a_log_file_planted_as_a_link_is_refused_in_words() {
             first.split("; the line was: ").nth(1).unwrap_or("")
         )
     );
+}
+
+/// The issue's case: the script made the ticket of a New event, the state DB would not
+/// take it, and the journal kept it. The run that records it must also owe the
+/// acknowledgement, which sweep then sends (it was never sent before this fix).
+#[test]
+fn a_ticket_recorded_from_the_journal_is_still_acknowledged() {
+    use crate::common::zenoss::{Version, ZEvent, Zenoss};
+    let z = Zenoss::start(Version::V6);
+    z.add(ZEvent::new("jack-0")).add(ZEvent::new("jack-1"));
+    let t = Test::new()
+        .config(&LAB_CONFIG.replace("[LAB]", "reconcile: off\n[LAB]"))
+        .zenoss(&z)
+        .script("create_ticket.sh", FILLS_THE_DISK);
+    let Some(_fs) = Tmpfs::mount(&t.path().join("var"), "1m") else {
+        return;
+    };
+    t.clone().event("jack-0", 1).run().status(0);
+    std::fs::write(t.path().join("fill-now"), "").unwrap();
+    t.again().event("jack-1", 1).run().status(1);
+    assert_eq!(z.event("jack-1").unwrap().state, 0, "not acknowledged yet");
+    std::fs::remove_file(t.path().join("fill-now")).unwrap();
+    std::fs::remove_file(t.path().join("var/fill")).unwrap();
+    let sweep = t.again().args(["sweep"]).run();
+    sweep.status(0).log_has(
+        "WARNING zen.zenticket: evid jack-1: ticket 58 for count 1 recorded from the journal \
+         (an earlier run made it but could not write the state DB); its acknowledgement is owed",
+    );
+    assert_eq!(z.event("jack-1").unwrap().state, 1, "acknowledged by sweep");
+    let row = sweep.state();
+    let row = row
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["evid"] == "jack-1")
+        .unwrap()
+        .clone();
+    assert_eq!(row["tickets"], serde_json::json!([58]));
+    assert_eq!(
+        row["pending"],
+        serde_json::json!([]),
+        "the stale ticket claim is gone too"
+    );
+    let made = std::fs::read_to_string(t.path().join("made.txt")).unwrap();
+    assert_eq!(made.lines().count(), 2, "no second ticket: {made}");
+}
+
+/// Lines a crash tore or a disk damaged are logged whole and kept aside, and an entry
+/// after a run of NUL bytes is recorded, not overwritten by the next entry.
+#[test]
+fn journal_lines_that_cannot_be_recorded_are_kept_and_entries_past_a_gap_recorded() {
+    let t = Test::new();
+    t.clone().event("jb-0", 1).run().status(0);
+    let journal = t.path().join("var/zenticket.db.journal");
+    let mut data = b"T\te1\t2\t47\n".to_vec();
+    data.extend_from_slice(b"T\te2\t1\t48\t6e6e6c\t4651\n");
+    data.extend_from_slice(&[0u8; 100]);
+    // An entry as an older version wrote it (no acknowledgement flag), past the gap.
+    data.extend_from_slice(b"T\tjb-9\t1\t4711\t6e6e6c2d3030303030\t46726f6e74204c696e65\tkey\n");
+    data.resize(64 * 1024, 0);
+    std::fs::write(&journal, &data).unwrap();
+    let out = t.again().event("jb-9", 1).run();
+    out.status(0).decision("unchanged").log_has(&format!(
+        "ERROR zen.zenticket: journal {dir}/var/zenticket.db.journal: a line that is not a \
+         whole ticket entry, kept in {dir}/var/zenticket.db.journal.bad: \"T\\te1\\t2\\t47\"",
+        dir = out.dir.display()
+    ));
+    out.log_has(
+        "WARNING zen.zenticket: evid jb-9: ticket 4711 for count 1 recorded from the journal",
+    );
+    let bad = std::fs::read(t.path().join("var/zenticket.db.journal.bad")).unwrap();
+    assert_eq!(bad, b"T\te1\t2\t47\nT\te2\t1\t48\t6e6e6c\t4651\n");
+    assert_eq!(
+        out.calls().len(),
+        1,
+        "jb-9's count 1 was ticketed by the journal's entry, not again"
+    );
+    let after = std::fs::read(&journal).unwrap();
+    assert!(
+        after.iter().all(|&b| b == 0),
+        "the journal is emptied once kept"
+    );
+}
+
+/// A state DB written by the previous version (schema 3: integer ticket numbers, a clear
+/// owed keyed by its ticket number) keeps every number, and its owed clear.
+#[test]
+fn a_schema_3_db_keeps_its_numbers_and_its_owed_clear() {
+    let conf = LAB_CONFIG.replace("cycletime: 30\n", "cycletime: 30\nclearscript: {script}\n");
+    let t = Test::new().config(&conf);
+    std::fs::create_dir_all(t.path().join("var")).unwrap();
+    let conn = rusqlite::Connection::open(t.path().join("var/zenticket.db")).unwrap();
+    conn.execute_batch(
+        "CREATE TABLE events(evid TEXT PRIMARY KEY, count INTEGER NOT NULL, event_state INTEGER,
+            customer BLOB, queue BLOB, last_time REAL, cleared INTEGER NOT NULL DEFAULT 0,
+            created REAL NOT NULL, updated REAL NOT NULL, missing_since REAL) WITHOUT ROWID;
+        CREATE TABLE pending(evid TEXT NOT NULL, what TEXT NOT NULL, count INTEGER NOT NULL,
+            event BLOB, attempts INTEGER NOT NULL DEFAULT 0, last_error TEXT, next_try REAL NOT NULL,
+            claimed_by TEXT, claimed_at REAL, created REAL NOT NULL, given_up REAL,
+            given_up_reason TEXT, PRIMARY KEY(evid, what, count)) WITHOUT ROWID;
+        CREATE INDEX pending_next_try ON pending(next_try);
+        CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL, at REAL NOT NULL) WITHOUT ROWID;
+        CREATE TABLE tickets(evid TEXT NOT NULL, count INTEGER NOT NULL, ticket INTEGER NOT NULL,
+            customer BLOB, queue BLOB, created REAL NOT NULL,
+            PRIMARY KEY(evid, count, ticket)) WITHOUT ROWID;
+        INSERT INTO events VALUES('old-1', 3, 4, x'6e6e6c', x'71', NULL, 1, 1, 1, NULL);
+        INSERT INTO tickets VALUES('old-1', 1, 9000000000000000001, x'6e6e6c', x'71', 1);
+        INSERT INTO tickets VALUES('old-1', 3, 4711, x'6e6e6c', x'71', 2);
+        INSERT INTO pending(evid, what, count, next_try, created) VALUES('old-1', 'clear', 4711, 9e9, 1);
+        PRAGMA user_version = 3;",
+    )
+    .unwrap();
+    drop(conn);
+    let state = t.clone().args(["state", "--json"]).run();
+    state.status(0).stderr("");
+    assert!(
+        state
+            .stdout
+            .contains("\"tickets\":[9000000000000000001,4711]"),
+        "{}",
+        state.stdout
+    );
+    // `state` only reads; the first run that writes migrates, keeping every number and
+    // keying the owed clear by its ticket's count.
+    t.clone().event("new-1", 1).run().status(0);
+    let state = t.clone().args(["state", "--json", "--evid", "old-1"]).run();
+    let v: serde_json::Value = serde_json::from_str(&state.stdout).unwrap();
+    assert_eq!(v[0]["tickets"].to_string(), "[9000000000000000001,4711]");
+    assert_eq!(v[0]["pending"][0]["what"], "clear");
+    assert_eq!(v[0]["pending"][0]["count"], 3);
 }

@@ -372,3 +372,49 @@ fn a_background_child_in_the_scripts_group_is_not_a_timeout() {
             "INFO zen.zenticket: ticket 57 for evid mailer-2 (customer nnl-00000, queue Front Line); acknowledge pending",
         ]);
 }
+
+/// A ticket system whose numbers outgrew 64 bits: the script's number is the ticket (a
+/// retry would make it twice), kept digit for digit in the state DB, `--json` (a number),
+/// `state` and the clear script's `-ticket`, also when the clear is retried by sweep.
+const BIG_NUMBERS: &str = "#!/bin/sh
+printf '%s\\n' \"$@\" > {dir}/args.$1
+[ -e {dir}/clear-fails ] && [ \"$1\" = -ticket ] && exit 1
+echo 99999999999999999999
+";
+
+#[test]
+fn a_ticket_number_beyond_64_bits_is_a_ticket() {
+    let conf = LAB_CONFIG.replace("cycletime: 30\n", "cycletime: 30\nclearscript: {script}\n");
+    let t = Test::new()
+        .config(&conf)
+        .script("create_ticket.sh", BIG_NUMBERS);
+    let out = t.clone().event("big-1", 1).args(["--json"]).run();
+    out.status(0).decision("ticket");
+    out.stdout_has("\"ticket\":99999999999999999999}");
+    let again = t.again().event("big-1", 1).run();
+    again.status(0).decision("unchanged");
+    t.again()
+        .args(["state"])
+        .run()
+        .stdout_has("tickets [99999999999999999999] ");
+    assert!(t
+        .again()
+        .args(["state", "--json"])
+        .run()
+        .stdout
+        .contains("\"tickets\":[99999999999999999999]"));
+    std::fs::write(t.path().join("clear-fails"), "").unwrap();
+    let cleared = t.again().event("big-1", 1).args(["--clear"]).run();
+    cleared.status(1);
+    cleared.stdout_has("its ticket is 99999999999999999999");
+    std::fs::remove_file(t.path().join("clear-fails")).unwrap();
+    sql(t.path(), "UPDATE pending SET next_try = 0");
+    t.again().args(["sweep"]).run().status(0);
+    let args = std::fs::read_to_string(t.path().join("args.-ticket")).unwrap();
+    assert!(
+        args.starts_with("-ticket\n99999999999999999999\n-customer\n"),
+        "{args}"
+    );
+    let pending = cleared.state()[0]["pending"].to_string();
+    assert!(!pending.contains("clear"), "the clear is done: {pending}");
+}

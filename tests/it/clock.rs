@@ -1,0 +1,129 @@
+//! A clock that steps back: work owed, claims taken and rows written while the wall clock
+//! was ahead (NTP then corrects it) must not wait for the clock to catch up, and no age
+//! is ever negative.
+use crate::common::*;
+
+/// Fails until `up` exists.
+const FLAKY: &str = "#!/bin/sh
+[ -e {dir}/up ] || { echo 'ticket system down' >&2; exit 1; }
+echo 4711
+";
+
+fn flaky() -> Test {
+    Test::new()
+        .script("create_ticket.sh", FLAKY)
+        .general("retrydelay: 60")
+        .general("retrymaxdelay: 600")
+}
+
+fn sweep(t: &Test) -> serde_json::Value {
+    let s = t.again().args(["--json", "sweep"]).run();
+    s.status(0);
+    s.json()
+}
+
+#[test]
+fn work_owed_while_the_clock_was_an_hour_ahead_is_retried_now() {
+    let t = flaky();
+    t.clone().event("ahead-1", 1).run().status(1);
+    std::fs::write(t.path().join("up"), "").unwrap();
+    // As if the hook ran with the clock an hour ahead: its backoff and the time the work
+    // was first owed lie an hour in the future now.
+    sql(
+        t.path(),
+        "UPDATE pending SET next_try = next_try + 3600, created = created + 3600",
+    );
+    let status = t.again().args(["status"]).run();
+    status.status(0);
+    assert!(
+        status
+            .stdout
+            .starts_with("owed: 1 ticket (oldest owed for 0s, since "),
+        "{}",
+        status.stdout
+    );
+    let nagios = t.again().args(["status", "--nagios"]).run();
+    assert!(nagios.stdout.contains(" oldest=0s;"), "{}", nagios.stdout);
+    let s = sweep(&t);
+    assert_eq!(s["succeeded"], 1, "retried now, not in an hour: {s}");
+    assert_eq!(
+        t.again().args(["state", "--json"]).run().json()[0]["tickets"],
+        serde_json::json!([4711])
+    );
+}
+
+#[test]
+fn work_owed_a_year_ahead_and_still_failing_is_re_stamped_and_retried_now() {
+    let t = flaky();
+    t.clone().event("year-1", 1).run().status(1);
+    sql(
+        t.path(),
+        "UPDATE pending SET next_try = next_try + 31536000, created = created + 31536000",
+    );
+    let s = sweep(&t);
+    assert_eq!(s["failed"], 1, "tried now: {s}");
+    let state = t.again().args(["state", "--json"]).run().json();
+    let p = &state[0]["pending"][0];
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64();
+    let (owed_since, next) = (
+        p["owed_since"].as_f64().unwrap(),
+        p["next_try"].as_f64().unwrap(),
+    );
+    assert!(owed_since <= now + 1.0, "first owed re-stamped to now: {p}");
+    assert!(next <= now + 601.0, "next try within retrymaxdelay: {p}");
+}
+
+#[test]
+fn a_claim_taken_while_the_clock_was_ahead_is_taken_over_after_the_stale_limit() {
+    let t = flaky();
+    t.clone().event("claim-1", 1).run().status(1);
+    std::fs::write(t.path().join("up"), "").unwrap();
+    // A hook killed mid-attempt, its claim stamped an hour ahead; the stale limit here is
+    // scripttimeout 5 s + 30 s.
+    sql(
+        t.path(),
+        "UPDATE pending SET next_try = 0, claimed_by = 'dead:1', \
+         claimed_at = strftime('%s','now') + 3600",
+    );
+    let s = sweep(&t);
+    assert_eq!(
+        s["succeeded"], 1,
+        "the dead hook's claim is taken over: {s}"
+    );
+    // One an instant ahead (within the limit) is a live claim: left alone.
+    t.clone().event("claim-2", 1).run().status(0);
+    t.clone()
+        .event("claim-2", 2)
+        .args(["--event-state", "1"])
+        .run();
+    sql(
+        t.path(),
+        "UPDATE pending SET next_try = 0, claimed_by = 'live:1', \
+         claimed_at = strftime('%s','now') + 10 WHERE evid = 'claim-2'",
+    );
+    let s = sweep(&t);
+    assert_eq!(s["retried"], 0, "a live claim is not taken: {s}");
+}
+
+#[test]
+fn status_nagios_on_a_damaged_state_db_is_one_critical_line() {
+    let t = Test::new();
+    t.clone().event("dmg-1", 1).run().status(0);
+    let out = t.again().args(["status", "--nagios"]).run();
+    assert!(
+        out.stdout.ends_with(" since_sweep=U;;600;0\n"),
+        "no value before the first sweep: {}",
+        out.stdout
+    );
+    std::fs::write(t.path().join("var/zenticket.db"), vec![0x5au8; 8192]).unwrap();
+    let _ = std::fs::remove_file(t.path().join("var/zenticket.db-wal"));
+    let _ = std::fs::remove_file(t.path().join("var/zenticket.db-shm"));
+    let out = t.again().args(["status", "--nagios"]).run();
+    out.status(2).stderr("").stdout(
+        "CRITICAL - every hook and sweep stops: state DB {dir}/var/zenticket.db: it is damaged \
+         or not a state DB: move it away (a new one is created) (file is not a database)\n",
+    );
+}
