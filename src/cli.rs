@@ -79,9 +79,10 @@ pub enum Cmd {
         events: Option<PathBuf>,
     },
     /// Put given-up work back in the queue (the same idempotency key)
+    #[command(group(clap::ArgGroup::new("which").required(true).args(["evid", "all"])))]
     Requeue {
         /// The given-up work of this evid
-        #[arg(long, required_unless_present = "all", conflicts_with = "all")]
+        #[arg(long)]
         evid: Option<String>,
         /// All given-up work
         #[arg(long)]

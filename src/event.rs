@@ -390,6 +390,9 @@ impl Event {
 /// carries. Text stays raw bytes; numbers and times are checked by
 /// `to_event`.
 #[derive(clap::Args, Debug, Clone, Default)]
+#[command(
+    next_help_heading = "Event fields (one event per call, as the notification renders them)"
+)]
 pub struct Fields {
     /// evid (required)
     #[arg(long)]
@@ -406,28 +409,37 @@ pub struct Fields {
     /// prodState (1000 Production, ...)
     #[arg(long, allow_hyphen_values = true)]
     pub prod_state: Option<String>,
+    /// device: the device's id
     #[arg(long, allow_hyphen_values = true)]
     pub device: Option<OsString>,
+    /// ipAddress: the device's management IP
     #[arg(long, allow_hyphen_values = true)]
     pub ip_address: Option<OsString>,
+    /// component
     #[arg(long, allow_hyphen_values = true)]
     pub component: Option<OsString>,
+    /// summary: the event's one-line text (raw bytes, passed as given)
     #[arg(long, allow_hyphen_values = true)]
     pub summary: Option<OsString>,
+    /// message: the event's full text (raw bytes, passed as given)
     #[arg(long, allow_hyphen_values = true)]
     pub message: Option<OsString>,
+    /// eventClass: /Status/Ping, ... (the filters and the tool's own events read it)
     #[arg(long, allow_hyphen_values = true)]
     pub event_class: Option<OsString>,
+    /// DeviceClass: /Network/Router, ...
     #[arg(long, allow_hyphen_values = true)]
     pub device_class: Option<OsString>,
     /// DeviceGroups, pipe separated: |/Network|/Server
     #[arg(long, allow_hyphen_values = true)]
     pub device_groups: Option<OsString>,
+    /// DevicePriority: the script's -impact, as given (3, or Normal)
     #[arg(long, allow_hyphen_values = true)]
     pub device_priority: Option<OsString>,
     /// firstTime: 2009/11/18 16:45:33.000, ISO 8601, or epoch seconds/milliseconds
     #[arg(long, allow_hyphen_values = true)]
     pub first_time: Option<String>,
+    /// lastTime: as --first-time (autoclear reads it)
     #[arg(long, allow_hyphen_values = true)]
     pub last_time: Option<String>,
     /// This call is a notification's clear command

@@ -78,6 +78,20 @@ pub fn transition(holds: bool, raised: bool) -> Option<bool> {
     (holds != raised).then_some(holds)
 }
 
+/// What to send for one alert, in order (true: raise, false: clear), given whether it
+/// holds now, whether it started since Zenoss was last told (a breaker that opened and
+/// closed between two sweeps delayed tickets all the same), and whether it is raised.
+pub fn steps(holds: bool, started_untold: bool, raised: bool) -> Vec<bool> {
+    let mut out = Vec::new();
+    let mut raised = raised;
+    if started_untold && !raised {
+        out.push(true);
+        raised = true;
+    }
+    out.extend(transition(holds, raised));
+    out
+}
+
 /// The health as the state DB has it now.
 pub fn read(st: &State, now: f64) -> Result<Health, StateError> {
     st.read(|c| state::health(c, now - RECENT))
@@ -94,39 +108,19 @@ pub fn alert(cfg: &Config, zenoss: Option<&Client>, st: &mut State) -> Result<()
             .into_owned();
     for a in Alert::ALL {
         let raised = st.read(|c| state::meta(c, a.key()))?.is_some();
-        let Some(starts) = transition(a.holds(&h, now), raised) else {
-            continue;
-        };
-        let severity = if starts { a.severity() } else { "Clear" };
-        if starts {
-            log::error!("{}", a.summary());
-        } else {
-            log::info!("cleared: {}", a.summary());
-        }
-        let sent = match zenoss {
-            None => true,
-            Some(z) => {
-                let e = OwnEvent {
-                    summary: a.summary().into(),
-                    device: device.clone(),
-                    component: "zenticket".into(),
-                    severity: severity.into(),
-                    evclasskey: "zenticket".into(),
-                    evclass: "/App/Zenticket".into(),
-                };
-                match z.add_event(&e) {
-                    Ok(()) => true,
-                    Err(err) => {
-                        log::error!("cannot tell Zenoss ({severity}: {}): {err}", a.summary());
-                        false
-                    }
-                }
+        let untold = a == Alert::Breaker && h.breaker_opened.is_some();
+        for starts in steps(a.holds(&h, now), untold, raised) {
+            if !tell(&device, zenoss, a, starts) {
+                // Tried again on the next sweep, from what the state DB still says.
+                break;
             }
-        };
-        if sent {
             st.write(|tx| {
                 if starts {
-                    state::set_meta(tx, a.key(), severity, now)
+                    state::set_meta(tx, a.key(), a.severity(), now)?;
+                    if a == Alert::Breaker {
+                        state::clear_meta(tx, state::BREAKER_OPENED)?;
+                    }
+                    Ok(())
                 } else {
                     state::clear_meta(tx, a.key())
                 }
@@ -134,6 +128,35 @@ pub fn alert(cfg: &Config, zenoss: Option<&Client>, st: &mut State) -> Result<()
         }
     }
     Ok(())
+}
+
+/// Logs one alert's start or end and sends it to Zenoss; whether it was delivered (always,
+/// without `[ZENOSS]`: the log line is all there is).
+fn tell(device: &str, zenoss: Option<&Client>, a: Alert, starts: bool) -> bool {
+    let severity = if starts { a.severity() } else { "Clear" };
+    if starts {
+        log::error!("{}", a.summary());
+    } else {
+        log::info!("cleared: {}", a.summary());
+    }
+    let Some(z) = zenoss else {
+        return true;
+    };
+    let e = OwnEvent {
+        summary: a.summary().into(),
+        device: device.to_string(),
+        component: "zenticket".into(),
+        severity: severity.into(),
+        evclasskey: "zenticket".into(),
+        evclass: "/App/Zenticket".into(),
+    };
+    match z.add_event(&e) {
+        Ok(()) => true,
+        Err(err) => {
+            log::error!("cannot tell Zenoss ({severity}: {}): {err}", a.summary());
+            false
+        }
+    }
 }
 
 /// The `status` mode: (exit status, line or Nagios line, JSON). Plain `status` exits 0
@@ -311,6 +334,7 @@ mod tests {
                 failures: if open { 3 } else { 0 },
                 open_since: open.then_some(now - 60.0),
             },
+            breaker_opened: None,
             last_sweep: swept_ago.map(|a| (now - a, "sweep: ...".into())),
             last_ticket: None,
         }
@@ -360,6 +384,30 @@ mod tests {
         ];
         for (holds, raised, want) in table {
             assert_eq!(transition(holds, raised), want, "{holds} {raised}");
+        }
+    }
+
+    #[test]
+    fn an_alert_that_started_and_ended_between_two_sweeps_is_raised_then_cleared() {
+        // (holds, started untold, raised) -> sends in order (true: raise, false: clear)
+        let table: &[(bool, bool, bool, &[bool])] = &[
+            (false, false, false, &[]),
+            (true, false, false, &[true]),
+            (true, false, true, &[]),
+            (false, false, true, &[false]),
+            // Opened and closed again since the last sweep: both, in order.
+            (false, true, false, &[true, false]),
+            // Opened since and still open: raised once.
+            (true, true, false, &[true]),
+            (true, true, true, &[]),
+            (false, true, true, &[false]),
+        ];
+        for &(holds, untold, raised, want) in table {
+            assert_eq!(
+                steps(holds, untold, raised),
+                want,
+                "{holds} {untold} {raised}"
+            );
         }
     }
 }

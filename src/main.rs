@@ -92,8 +92,16 @@ fn usage_error(e: clap::Error) -> Result<i32, Failure> {
         let _ = e.print();
         return Ok(0);
     }
+    // The message runs to the first blank line: "required arguments were not provided:"
+    // is followed by the arguments, one a line, which are the point.
     let text = e.render().to_string();
-    let first = text.lines().next().unwrap_or("bad arguments");
-    let first = first.trim_start_matches("error: ");
-    Err(Failure::usage(format!("{first} (see --help)")))
+    let words: Vec<&str> = text
+        .lines()
+        .take_while(|l| !l.trim().is_empty())
+        .map(str::trim)
+        .collect();
+    let msg = words.join(" ");
+    let msg = msg.trim_start_matches("error: ");
+    let msg = if msg.is_empty() { "bad arguments" } else { msg };
+    Err(Failure::usage(format!("{msg} (see --help)")))
 }

@@ -274,10 +274,19 @@ impl Progress {
 fn from_file(path: &Path, r: &mut Replayer, progress: &mut Progress) -> Result<(), Failure> {
     let f = std::fs::File::open(path)
         .map_err(|e| Failure::usage(format!("--events {}: {e}", path.display())))?;
-    let reader = std::io::BufReader::with_capacity(1 << 16, f);
-    let mut n = 0u64;
-    for line in reader.split(b'\n') {
-        let line = line.map_err(|e| Failure::usage(format!("--events {}: {e}", path.display())))?;
+    let mut reader = std::io::BufReader::with_capacity(1 << 16, f);
+    let (mut n, mut lineno, mut line) = (0u64, 0u64, Vec::new());
+    let read_err = |e: std::io::Error| Failure::usage(format!("--events {}: {e}", path.display()));
+    while let Some(whole) = bounded_line(&mut reader, &mut line, MAX_LINE).map_err(read_err)? {
+        lineno += 1;
+        if !whole {
+            log::warn!(
+                "replay: --events {} line {lineno} is longer than {MAX_LINE} bytes: counted as unreadable",
+                path.display()
+            );
+            r.report.unreadable += 1;
+            continue;
+        }
         if line.iter().all(u8::is_ascii_whitespace) {
             continue;
         }
@@ -292,6 +301,43 @@ fn from_file(path: &Path, r: &mut Replayer, progress: &mut Progress) -> Result<(
         progress.tick(n);
     }
     Ok(())
+}
+
+/// A line of `--events` is bounded as `--event-json` is: one event is never larger.
+pub const MAX_LINE: u64 = crate::event::MAX_EVENT_JSON;
+
+/// Reads the next line (without its newline) into `buf`, keeping at most `max` bytes:
+/// Some(true) for a whole line, Some(false) for one longer than `max` (the rest is read
+/// and dropped, so `/dev/zero` costs no memory), None at the end of the input.
+pub fn bounded_line(
+    r: &mut impl BufRead,
+    buf: &mut Vec<u8>,
+    max: u64,
+) -> std::io::Result<Option<bool>> {
+    buf.clear();
+    let (mut whole, mut any) = (true, false);
+    loop {
+        let chunk = r.fill_buf()?;
+        if chunk.is_empty() {
+            return Ok(any.then_some(whole));
+        }
+        any = true;
+        let (part, done) = match chunk.iter().position(|&b| b == b'\n') {
+            Some(i) => (&chunk[..i], Some(i + 1)),
+            None => (chunk, None),
+        };
+        if whole && (buf.len() + part.len()) as u64 <= max {
+            buf.extend_from_slice(part);
+        } else {
+            whole = false;
+            buf.clear();
+        }
+        let used = done.unwrap_or(chunk.len());
+        r.consume(used);
+        if done.is_some() {
+            return Ok(Some(whole));
+        }
+    }
 }
 
 /// Events from Zenoss: the open console and the history, newest first, back to `since`.
@@ -501,6 +547,42 @@ impl Report {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_line_is_read_whole_or_dropped_past_the_bound() {
+        // (input, bound, chunk size) -> lines
+        type Want = &'static [(Option<bool>, &'static [u8])];
+        let table: &[(&[u8], u64, usize, Want)] = &[
+            (
+                b"ab\ncd",
+                2,
+                1,
+                &[(Some(true), b"ab"), (Some(true), b"cd"), (None, b"")],
+            ),
+            (
+                b"abc\nd\n",
+                2,
+                2,
+                &[(Some(false), b""), (Some(true), b"d"), (None, b"")],
+            ),
+            (b"abc", 2, 64, &[(Some(false), b""), (None, b"")]),
+            (
+                b"\n\n",
+                0,
+                1,
+                &[(Some(true), b""), (Some(true), b""), (None, b"")],
+            ),
+            (b"", 5, 1, &[(None, b"")]),
+        ];
+        for &(input, max, cap, want) in table {
+            let mut r = std::io::BufReader::with_capacity(cap, input);
+            let mut buf = Vec::new();
+            for &(w, text) in want {
+                let got = bounded_line(&mut r, &mut buf, max).unwrap();
+                assert_eq!((got, buf.as_slice()), (w, text), "{input:?} {max}");
+            }
+        }
+    }
 
     #[test]
     fn since_takes_days_hours_minutes_seconds() {

@@ -743,6 +743,9 @@ pub fn breaker(conn: &Connection) -> rusqlite::Result<Breaker> {
     })
 }
 
+/// An opening of the breaker that Zenoss has not been told of yet.
+pub const BREAKER_OPENED: &str = "breaker_opened";
+
 /// The script failed again; with `opens` (the policy's answer for the new count) the
 /// breaker opens now if it was closed. Returns the new state.
 pub fn script_failed(
@@ -756,6 +759,8 @@ pub fn script_failed(
     let opened = before.open_since.is_none() && opens(failures);
     if opened {
         set_meta(tx, "breaker_open", "open", now)?;
+        // Kept until a sweep has told Zenoss: the breaker may close again before then.
+        set_meta(tx, BREAKER_OPENED, "untold", now)?;
     }
     let open_since = if opened { Some(now) } else { before.open_since };
     Ok((
@@ -787,6 +792,8 @@ pub struct Health {
     pub given_up_since: i64,
     pub given_up_total: i64,
     pub breaker: Breaker,
+    /// When the breaker opened, while Zenoss has not been told (it may be closed again).
+    pub breaker_opened: Option<f64>,
     /// The last sweep: when, and its summary line.
     pub last_sweep: Option<(f64, String)>,
     /// The last ticket made: when, number, evid.
@@ -825,6 +832,7 @@ pub fn health(conn: &Connection, since: f64) -> rusqlite::Result<Health> {
         given_up_since,
         given_up_total,
         breaker: breaker(conn)?,
+        breaker_opened: meta(conn, BREAKER_OPENED)?.map(|(_, at)| at),
         last_sweep: meta(conn, "last_sweep")?.map(|(v, at)| (at, v)),
         last_ticket,
     })

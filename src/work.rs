@@ -365,6 +365,22 @@ pub fn requeue(g: &crate::run::Global, evid: Option<&str>) -> Result<String, cra
     let n = st
         .write(|tx| state::requeue(tx, evid, now))
         .map_err(|e| Failure::retry(e.to_string()))?;
+    if let (0, Some(e)) = (n, evid) {
+        // Asked for one evid and nothing changed: say why rather than "requeued 0".
+        let known = st.row(e).map_err(|e| Failure::retry(e.to_string()))?;
+        let owed = st.pending(e).map_err(|e| Failure::retry(e.to_string()))?;
+        let why = match (known, owed.len()) {
+            (None, 0) => "is not in the state DB".to_string(),
+            (_, 0) => "has nothing owed and nothing given up".to_string(),
+            (_, n) => {
+                format!("has nothing given up ({n} piece(s) of work still owed, retried by sweep)")
+            }
+        };
+        return Err(Failure::usage(format!(
+            "requeue: evid {e} {why}: nothing to requeue ({} lists what was given up)",
+            "`zenticket-hook state --given-up`"
+        )));
+    }
     let line = match evid {
         Some(e) => format!("requeued {n} piece(s) of given-up work of evid {e}"),
         None => format!("requeued {n} piece(s) of given-up work"),

@@ -329,3 +329,63 @@ fn a_repeat_writes_nothing_but_keeps_the_row_alive_hourly() {
     acked.status(0).decision("unchanged");
     assert_eq!(acked.state()[0]["event_state"], 1);
 }
+
+#[test]
+fn requeue_names_what_it_needs_and_what_it_found() {
+    Test::new()
+        .args(["requeue"])
+        .run()
+        .status(2)
+        .stdout("")
+        .stderr(
+            "zenticket-hook: the following required arguments were not provided: \
+         <--evid <EVID>|--all> (see --help)\n",
+        );
+    let t = Test::new();
+    t.clone().event("rq-1", 1).run().status(0);
+    let nothing = "(`zenticket-hook state --given-up` lists what was given up)";
+    t.again()
+        .args(["requeue", "--evid", "rq-9"])
+        .run()
+        .status(2)
+        .stderr(&format!(
+            "zenticket-hook: requeue: evid rq-9 is not in the state DB: nothing to requeue {nothing}\n"
+        ));
+    // rq-1 still owes its acknowledgement (no [ZENOSS]), but nothing is given up.
+    t.again()
+        .args(["requeue", "--evid", "rq-1"])
+        .run()
+        .status(2)
+        .stderr(&format!(
+            "zenticket-hook: requeue: evid rq-1 has nothing given up (1 piece(s) of work still \
+             owed, retried by sweep): nothing to requeue {nothing}\n"
+        ));
+}
+
+#[test]
+fn help_gives_every_event_field_a_line_under_its_own_heading() {
+    let out = Test::new().args(["--help"]).run();
+    out.status(0);
+    let help = &out.stdout;
+    let (_, fields) = help
+        .split_once("\nEvent fields (one event per call, as the notification renders them):\n")
+        .expect("the event fields' heading");
+    let lines: Vec<&str> = fields.lines().collect();
+    for (i, l) in lines.iter().enumerate() {
+        if l.trim_start().starts_with("--") {
+            let next = lines.get(i + 1).map_or("", |n| n.trim());
+            assert!(
+                !next.is_empty() && !next.starts_with("--"),
+                "{l} has no line of its own:\n{help}"
+            );
+        }
+    }
+    for f in [
+        "--device ",
+        "--last-time ",
+        "--device-priority ",
+        "--event-json ",
+    ] {
+        assert!(fields.contains(f), "{f} under the heading");
+    }
+}

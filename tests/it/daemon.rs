@@ -361,3 +361,44 @@ fn the_pack_finds_its_notification_by_guid_not_by_name() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// `_remove_cron` leaves a crontab it cannot read alone (with a warning), rewrites one
+/// only to take the pack 1.0.0 block out, and install()'s fallback cron file carries this
+/// host's paths, no placeholder. Needs Python 2.7 (skipped without it, failing under CI).
+#[test]
+fn the_pack_leaves_an_unreadable_crontab_alone_and_writes_the_cron_file_with_real_paths() {
+    let Some(py) = python2("the ZenPack's crontab handling") else {
+        return;
+    };
+    let work = tempfile::tempdir().unwrap();
+    let harness = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/zenpack_cron.py");
+    let out = Command::new(py)
+        .arg(&harness)
+        .arg(pack().parent().unwrap().parent().unwrap().parent().unwrap())
+        .arg(work.path())
+        .output()
+        .unwrap();
+    let w = work.path().display().to_string();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        format!(
+            "none: written None; logged []\n\
+             denied: written None; logged ['WARNING could not read the crontab (crontab: cannot \
+             open /var/spool/cron/crontabs/zenoss: Permission denied)']\n\
+             ours: written 'MAILTO=ops\\n0 3 * * * backup\\n'; logged ['INFO removed the sweep of \
+             pack 1.0.0 from the crontab (the daemon sweeps)']\n\
+             other: written None; logged []\n\
+             # Paths of this host (ZENHOME={w}).\n\
+             # The fallback sweeper, for a host where the zenticket daemon cannot run (the daemon,\n\
+             # daemons/zenticket or the Control Center service, sweeps every cycletime; the pack\n\
+             # installs no crontab entry). Copy the line below into the zenoss user's crontab\n\
+             # (`crontab -e` as zenoss); for /etc/cron.d, add the user name (zenoss) after the five\n\
+             # time fields. zenticket-hook sweep: retries, reconcile, autoclear and pruning, every\n\
+             # minute; the binary's own lock makes a second sweep exit at once, so runs never overlap.\n\
+             * * * * * {w}/bin/zenticket-hook --config {w}/etc/zenticket.conf sweep >> \
+             {w}/log/zenticket-sweep.log 2>&1\n\n"
+        ),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -304,3 +304,50 @@ fn status_nagios_reads_as_zenoss_nagios_parser_reads_it() {
         out.stdout
     );
 }
+
+/// The breaker opens, the script recovers, and the next sweep's probe closes it before the
+/// alerts are looked at: Zenoss is still told, Error then Clear (tickets were delayed).
+#[test]
+fn a_breaker_that_opened_and_closed_between_two_sweeps_is_told_to_zenoss() {
+    let z = Zenoss::start(Version::V6);
+    let t = outage().general("breakafter: 3").zenoss(&z);
+    sweep(&t);
+    std::fs::write(t.path().join("down"), "").unwrap();
+    for e in ["blip-1", "blip-2", "blip-3"] {
+        t.clone()
+            .event(e, 1)
+            .run()
+            .status(1)
+            .decision("ticket-failed");
+    }
+    t.clone()
+        .event("blip-4", 1)
+        .run()
+        .status(0)
+        .decision("ticket-deferred");
+    std::fs::remove_file(t.path().join("down")).unwrap();
+    let s = sweep(&t);
+    assert_eq!(
+        s["succeeded"], 8,
+        "four tickets and their acknowledgements: {s}"
+    );
+    let breaker = "zenticket: the ticket script keeps failing; breaker open, tickets deferred";
+    let told: Vec<(String, String)> = z
+        .own_events()
+        .into_iter()
+        .filter(|(_, summary)| summary == breaker)
+        .collect();
+    assert_eq!(
+        told,
+        [
+            ("Error".to_string(), breaker.to_string()),
+            ("Clear".to_string(), breaker.to_string())
+        ]
+    );
+    sweep(&t);
+    assert_eq!(
+        z.own_events().iter().filter(|(_, s)| s == breaker).count(),
+        2,
+        "told once"
+    );
+}

@@ -187,3 +187,49 @@ fn a_config_error_in_either_config_names_file_and_key() {
         "zenticket-hook: invalid value '7w' for '--since <SINCE>': --since \"7w\": the unit is d, h, m or s (see --help)\n",
     );
 }
+
+/// A line longer than an event can be (16 MiB, as `--event-json`) is counted as
+/// unreadable without being kept, and the file read on: the events after it still count.
+/// A 64 MiB line must not cost 64 MiB: the binary runs with its heap capped at 48 MiB
+/// (RLIMIT_DATA), which a reader that keeps the line cannot live within.
+#[test]
+fn a_line_past_16_mib_is_unreadable_unkept_and_the_rest_is_read() {
+    use std::os::unix::process::CommandExt;
+    let t = Test::new();
+    let p = t.path().join("events.jsonl");
+    let mut data = vec![b'{'; 64 << 20];
+    data.push(b'\n');
+    data.extend_from_slice(EVENTS.lines().nth(1).unwrap().as_bytes());
+    data.push(b'\n');
+    std::fs::write(&p, &data).unwrap();
+    drop(data);
+    let mut cmd = t
+        .clone()
+        .args(["--json", "replay", "--events"])
+        .args([&p])
+        .prepare();
+    // SAFETY: setrlimit is async-signal-safe; nothing else runs between fork and exec.
+    unsafe {
+        cmd.pre_exec(|| {
+            let cap = libc::rlimit {
+                rlim_cur: 48 << 20,
+                rlim_max: 48 << 20,
+            };
+            if libc::setrlimit(libc::RLIMIT_DATA, &cap) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let out = cmd.output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{:?}: {stdout} {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let j: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(j["result"]["events"], 1, "{j}");
+    assert_eq!(j["unreadable"], 1, "{j}");
+}

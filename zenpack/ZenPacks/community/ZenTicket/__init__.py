@@ -10,8 +10,9 @@ and, on 5.x/6.x, add the zenticket service from service_definition/):
 - points the notification's commands at this host's $ZENHOME when it is not /opt/zenoss;
 - on 4.2 starts the zenticket daemon (the sweep loop: `zenticket start`), which the
   Daemons page then shows; removes the crontab block of pack 1.0.0, since the daemon now
-  sweeps (etc/zenticket.cron stays as the fallback for a host where it cannot run; two
-  sweepers are safe, one waits for the other, but one is enough);
+  sweeps (a crontab that cannot be read is left alone, with a warning); writes
+  $ZENHOME/etc/zenticket.cron, the fallback for a host where the daemon cannot run, with
+  this host's paths (two sweepers are safe, one waits for the other, but one is enough);
 - creates the event class /App/Zenticket, where the tool raises events about itself
   (breaker open, work given up, work owed too long); the trigger excludes it, so they
   never become tickets through the tool.
@@ -59,6 +60,15 @@ def without_block(lines):
     return out
 
 
+def cron_text(template, zenhome):
+    """The fallback crontab file with this host's paths for its ZENHOME/ placeholders,
+    less the template's own notes (lines starting `#:`)."""
+    home = zenhome.rstrip('/')
+    lines = [line.replace('ZENHOME/', home + '/') for line in template.splitlines()
+             if not line.startswith('#:')]
+    return '\n'.join(['# Paths of this host (ZENHOME=%s).' % home] + lines) + '\n'
+
+
 def localize(command, zenhome):
     """A notification command pointed at this host's ZENHOME."""
     return command.replace(DEFAULT_ZENHOME + '/', zenhome.rstrip('/') + '/')
@@ -90,6 +100,7 @@ class ZenPack(ZenPackBase):
         self.installBinFile(BINARY)
         self._localize_notification(app, zenhome)
         self._remove_cron()
+        self._write_cron_file(zenhome)
         self._create_event_class(app)
         self._start_daemon(zenhome)
 
@@ -144,13 +155,41 @@ class ZenPack(ZenPackBase):
 
     def _remove_cron(self):
         try:
-            current = subprocess.Popen(['crontab', '-l'], stdout=subprocess.PIPE,
-                                       stderr=subprocess.PIPE).communicate()[0]
-            lines = without_block(current.decode('utf-8', 'replace').splitlines())
+            listing = subprocess.Popen(['crontab', '-l'], stdout=subprocess.PIPE,
+                                       stderr=subprocess.PIPE)
+            current, err = listing.communicate()
+            err = err.decode('utf-8', 'replace').strip()
+            if listing.returncode != 0:
+                # "no crontab for zenoss": nothing to remove. Anything else (a denied
+                # crontab, a cron daemon's error): what was read is not the crontab, and
+                # writing it back would replace the administrator's with it.
+                if 'no crontab' not in err.lower():
+                    log.warning('could not read the crontab (%s); left as it is: remove the '
+                                'lines between %r and %r by hand if they are there',
+                                err or 'exit %d' % listing.returncode, CRON_BEGIN, CRON_END)
+                return
+            old = current.decode('utf-8', 'replace').splitlines()
+            lines = without_block(old)
+            if lines == old:
+                return
             p = subprocess.Popen(['crontab', '-'], stdin=subprocess.PIPE)
             p.communicate(('\n'.join(lines) + '\n').encode('utf-8'))
+            log.info('removed the sweep of pack 1.0.0 from the crontab (the daemon sweeps)')
         except OSError as e:
             log.warning('could not remove the sweep from the crontab: %s', e)
+
+    def _write_cron_file(self, zenhome):
+        """$ZENHOME/etc/zenticket.cron: the fallback crontab line with this host's paths,
+        ready to copy where the daemon cannot run."""
+        template = os.path.join(os.path.dirname(__file__), 'etc', 'zenticket.cron')
+        target = os.path.join(zenhome, 'etc', 'zenticket.cron')
+        try:
+            with open(template) as f:
+                text = cron_text(f.read(), zenhome)
+            with open(target, 'w') as f:
+                f.write(text)
+        except (IOError, OSError) as e:
+            log.warning('could not write %s: %s', target, e)
 
     def _remove_notification_and_trigger(self, app):
         dmd = app.zport.dmd
