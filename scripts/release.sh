@@ -65,8 +65,9 @@ for need in ("ZenPacks/community/ZenTicket/zep/actions.json",
              "ZenPacks/community/ZenTicket/etc/zenticket.conf",
              "ZenPacks/community/ZenTicket/daemons/zenticket",
              "ZenPacks/community/ZenTicket/service_definition/zenticket.json",
-             "ZenPacks/community/ZenTicket/service_definition/-CONFIGS-/opt/zenoss/etc/zenticket.conf",
+             "ZenPacks/community/ZenTicket/etc/zenticket-controlcenter.conf",
              "ZenPacks/community/ZenTicket/migrate/AddZenticketService.py",
+             "ZenPacks/community/ZenTicket/migrate/ZenticketOnSharedVolume.py",
              "EGG-INFO/entry_points.txt"):
     if need not in names:
         sys.exit("release: the egg lacks " + need)

@@ -137,6 +137,13 @@ pub fn check_config_cmd(g: &crate::run::Global) -> Result<(), crate::run::Failur
         eprintln!("warning: {w}");
     }
     let _ = check_config(&mut std::io::stdout().lock(), &cfg, g.json);
+    // Every mode that writes refuses this DB: say so now, not at the first event.
+    if let Some(why) = crate::netfs::refusal(&cfg.statedb) {
+        return Err(crate::run::Failure::usage(format!(
+            "state DB {}: {why}",
+            cfg.statedb.display()
+        )));
+    }
     Ok(())
 }
 

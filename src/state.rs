@@ -257,9 +257,13 @@ impl State {
     /// Opens (creating if need be) the state DB for reading and writing, and records any
     /// ticket left in the journal by a run that could not write. Refuses a path that is a
     /// symlink or that group or others may write (the hook runs as the zenoss user and must
-    /// not be steered), and a DB written by a newer version.
+    /// not be steered), a DB written by a newer version, and one on a network filesystem
+    /// (`netfs`).
     pub fn open(path: &Path) -> Result<State> {
         let err = StateError::at(path);
+        if let Some(why) = crate::netfs::refusal(path) {
+            return Err(err(why));
+        }
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             if !dir.exists() {
                 std::fs::DirBuilder::new()

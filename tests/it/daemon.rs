@@ -13,6 +13,32 @@ fn pack() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("zenpack/ZenPacks/community/ZenTicket")
 }
 
+/// Runs a harness of tests/data under Python 2.7 with the pack's source folder (and any
+/// further arguments); None where Python 2.7 is absent (the test is then skipped, saying
+/// `what` was not checked, or fails under CI).
+fn py2_harness(what: &str, name: &str, args: &[&Path]) -> Option<std::process::Output> {
+    let py = python2(what)?;
+    let harness = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data")
+        .join(name);
+    let zenpack = pack()
+        .parent()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .to_path_buf();
+    Some(
+        Command::new(py)
+            .arg(&harness)
+            .arg(zenpack)
+            .args(args)
+            .output()
+            .unwrap(),
+    )
+}
+
 fn log_lines_with(out_dir: &Path, words: &str) -> usize {
     std::fs::read_to_string(out_dir.join("log/zenticket.log"))
         .unwrap_or_default()
@@ -288,33 +314,51 @@ fn genxmlconfigs_has_no_option_and_genconf_is_a_config_the_hook_accepts() {
     );
 }
 
+/// zenactiond's volume as zenoss/zenoss-service defines it
+/// (services/Zenoss.core.full/Zenoss/Events/zenactiond/service.json): the hooks run there.
+const ZENACTIOND_VOLUME: &str = r#"{"ContainerPath": "/var/zenoss", "Owner": "zenoss:zenoss", "Permission": "0775", "ResourcePath": "var-zenpacks"}"#;
+
 #[test]
 fn the_control_center_service_matches_what_the_pack_installs() {
     let text = std::fs::read_to_string(pack().join("service_definition/zenticket.json")).unwrap();
     let v: serde_json::Value = serde_json::from_str(&text).unwrap();
-    assert_eq!(v["servicePath"], "/");
+    // Beside zenactiond, under Zenoss/Events (tags, as installServiceDefinitions matches).
+    assert_eq!(v["servicePath"], "/zenoss-application/zenoss-events");
     let d = &v["serviceDefinition"];
     assert_eq!(d["Name"], "zenticket");
-    assert_eq!(
-        d["Tags"],
-        serde_json::json!(["daemon"]),
-        "root level, not per collector"
-    );
+    assert_eq!(d["Tags"], serde_json::json!(["daemon"]));
     assert_eq!(
         (&d["Instances"]["min"], &d["Instances"]["max"]),
         (&1.into(), &1.into())
     );
-    let conf = "/opt/zenoss/etc/zenticket.conf";
+    let conf = "/var/zenoss/zenticket/zenticket.conf";
     assert_eq!(
         d["Command"],
         format!("su - zenoss -c \"/opt/zenoss/bin/zenticket-hook --config {conf} sweep --every\"")
     );
-    assert_eq!(d["ConfigFiles"][conf]["FileName"], conf);
-    assert_eq!(d["ConfigFiles"][conf]["Owner"], "zenoss:zenoss");
-    assert_eq!(d["LogConfigs"][0]["path"], "/opt/zenoss/log/zenticket.log");
-    // The config's initial content keeps the state DB on the service's volume.
+    assert!(
+        d["ConfigFiles"].is_null(),
+        "no copy of the config of its own: serviced would write it over the shared one"
+    );
+    let zenactiond: serde_json::Value = serde_json::from_str(ZENACTIOND_VOLUME).unwrap();
+    assert_eq!(
+        d["Volumes"],
+        serde_json::json!([zenactiond]),
+        "the volume zenactiond mounts"
+    );
+    assert_eq!(
+        d["Endpoints"],
+        serde_json::json!([{"Name": "zproxy", "Application": "zproxy", "PortNumber": 8080,
+            "Protocol": "tcp", "Purpose": "import"}]),
+        "Zope at localhost:8080, as PythonCollector imports it"
+    );
+    assert_eq!(
+        d["LogConfigs"][0]["path"],
+        "/var/zenoss/zenticket/zenticket.log"
+    );
+    // The config install() writes keeps the state DB and the log on that volume.
     let volume = d["Volumes"][0]["ContainerPath"].as_str().unwrap();
-    let initial = pack().join("service_definition/-CONFIGS-/opt/zenoss/etc/zenticket.conf");
+    let initial = pack().join("etc/zenticket-controlcenter.conf");
     let out = Command::new(BIN)
         .arg("--config")
         .arg(&initial)
@@ -324,7 +368,8 @@ fn the_control_center_service_matches_what_the_pack_installs() {
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
-        stdout.contains(&format!("statedb      {volume}/zenticket.db\n")),
+        stdout.contains(&format!("statedb      {volume}/zenticket/zenticket.db\n"))
+            && stdout.contains(&format!("logfile      {volume}/zenticket/zenticket.log\n")),
         "{stdout}"
     );
     // What install() places: bin/zenticket-hook and etc/zenticket.conf under ZENHOME.
@@ -332,6 +377,7 @@ fn the_control_center_service_matches_what_the_pack_installs() {
     assert!(
         init.contains("BINARY = 'zenticket-hook'")
             && init.contains("installConfFile('zenticket.conf')")
+            && init.contains("CC_HOME = '/var/zenoss/zenticket'")
     );
 }
 
@@ -341,15 +387,13 @@ fn the_control_center_service_matches_what_the_pack_installs() {
 /// touched.
 #[test]
 fn the_pack_finds_its_notification_by_guid_not_by_name() {
-    let Some(py) = python2("the ZenPack's notification handling") else {
+    let Some(out) = py2_harness(
+        "the ZenPack's notification handling",
+        "zenpack_objects.py",
+        &[],
+    ) else {
         return;
     };
-    let harness = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/zenpack_objects.py");
-    let out = Command::new(py)
-        .arg(&harness)
-        .arg(pack().parent().unwrap().parent().unwrap().parent().unwrap())
-        .output()
-        .unwrap();
     assert_eq!(
         String::from_utf8_lossy(&out.stdout),
         "localized: zenticket_1\n\
@@ -367,17 +411,14 @@ fn the_pack_finds_its_notification_by_guid_not_by_name() {
 /// host's paths, no placeholder. Needs Python 2.7 (skipped without it, failing under CI).
 #[test]
 fn the_pack_leaves_an_unreadable_crontab_alone_and_writes_the_cron_file_with_real_paths() {
-    let Some(py) = python2("the ZenPack's crontab handling") else {
+    let work = tempfile::tempdir().unwrap();
+    let Some(out) = py2_harness(
+        "the ZenPack's crontab handling",
+        "zenpack_cron.py",
+        &[work.path()],
+    ) else {
         return;
     };
-    let work = tempfile::tempdir().unwrap();
-    let harness = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/zenpack_cron.py");
-    let out = Command::new(py)
-        .arg(&harness)
-        .arg(pack().parent().unwrap().parent().unwrap().parent().unwrap())
-        .arg(work.path())
-        .output()
-        .unwrap();
     let w = work.path().display().to_string();
     assert_eq!(
         String::from_utf8_lossy(&out.stdout),
@@ -401,4 +442,62 @@ fn the_pack_leaves_an_unreadable_crontab_alone_and_writes_the_cron_file_with_rea
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// Control Center: install() with CONTROLPLANE=1 writes the one config on the var-zenpacks
+/// volume and points the notification's commands at it; the 1.2.0 migrate step moves pack
+/// 1.1.0's service there (command, volume, zproxy, under Zenoss/Events, its config text
+/// carried with the state DB beside it), leaves another `zenticket` alone, and does
+/// nothing under --ignore-service-install. Then the config the hooks read and the one the
+/// service reads name one state DB, on a volume both services mount. Needs Python 2.7.
+#[test]
+fn on_control_center_every_process_that_acts_has_one_state_db() {
+    let volume = tempfile::tempdir().unwrap();
+    let Some(out) = py2_harness(
+        "the ZenPack's Control Center install and upgrade",
+        "zenpack_cc.py",
+        &[volume.path()],
+    ) else {
+        return;
+    };
+    let home = volume.path().join("zenticket");
+    let h = home.display().to_string();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        format!(
+            "install conf: ['zenticket.conf']\n\
+             notification: {h}/zenticket.conf\n\
+             clear: {h}/zenticket.conf\n\
+             path: Zenoss.core/Zenoss/Events/zenticket\n\
+             command: su - zenoss -c \"/opt/zenoss/bin/zenticket-hook --config {h}/zenticket.conf sweep --every\"\n\
+             volumes: [('zenticket', '/opt/zenoss/var/zenticket', '0750'), ('var-zenpacks', '/var/zenoss', '0775')]\n\
+             endpoints: [('zproxy', 'zproxy', 8080, 'import')]\n\
+             config files: []\n\
+             other zenticket: Zenoss.core/Zenoss/Collection/zenticket, someone else's\n\
+             carried conf: ['zenticket.conf', 'zenticket.conf.installed']\n\
+             ignored: 0 commit(s)\n"
+        ),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Both configs, the one install() wrote and the one carried from 1.1.0, put the state
+    // DB and the log beside them on the volume.
+    for conf in ["zenticket.conf.installed", "zenticket.conf"] {
+        let check = Command::new(BIN)
+            .arg("--config")
+            .arg(home.join(conf))
+            .arg("check-config")
+            .env("ZENHOME", "/opt/zenoss")
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&check.stdout);
+        assert!(
+            text.contains(&format!("statedb      {h}/zenticket.db\n")),
+            "{conf}: {text}"
+        );
+        assert!(
+            text.contains(&format!("logfile      {h}/zenticket.log\n")),
+            "{conf}: {text}"
+        );
+    }
 }

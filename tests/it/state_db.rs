@@ -25,18 +25,18 @@ impl Tmpfs {
             .status()
             .is_ok_and(|s| s.success());
         if !ok {
-            let ci = std::env::var_os("CI").is_some_and(|v| !v.is_empty());
-            assert!(
-                !ci,
-                "cannot mount a tmpfs under CI: the full-disk case is not checked"
-            );
-            eprintln!(
-                "SKIPPED: cannot mount a tmpfs (not root?): the full-disk case is not checked"
-            );
-            return None;
+            return cannot("mount a tmpfs (not root?)", "the full-disk case");
         }
         Some(Tmpfs(dir.to_path_buf()))
     }
+}
+
+/// A mount a test needs cannot be made: skipped, saying so, except under CI, where it fails.
+fn cannot<T>(what: &str, unchecked: &str) -> Option<T> {
+    let ci = std::env::var_os("CI").is_some_and(|v| !v.is_empty());
+    assert!(!ci, "cannot {what} under CI: {unchecked} is not checked");
+    eprintln!("SKIPPED: cannot {what}: {unchecked} is not checked");
+    None
 }
 
 impl Drop for Tmpfs {
@@ -359,4 +359,70 @@ fn a_schema_3_db_keeps_its_numbers_and_its_owed_clear() {
     assert_eq!(v[0]["tickets"].to_string(), "[9000000000000000001,4711]");
     assert_eq!(v[0]["pending"][0]["what"], "clear");
     assert_eq!(v[0]["pending"][0]["count"], 3);
+}
+
+/// A FUSE mount (bindfs over a folder of the test) where the state DB would go. Needs
+/// root, /dev/fuse and bindfs (`.ci/run` installs it); skipped where any is missing,
+/// saying so, except under CI, where it fails.
+struct Fuse(PathBuf);
+
+impl Fuse {
+    fn mount(src: &Path, at: &Path) -> Option<Fuse> {
+        std::fs::create_dir_all(src).expect("mkdir");
+        std::fs::create_dir_all(at).expect("mkdir");
+        let ok = Command::new("bindfs")
+            .arg(src)
+            .arg(at)
+            .status()
+            .is_ok_and(|s| s.success());
+        if !ok {
+            return cannot(
+                "mount bindfs (not root, no /dev/fuse or no bindfs)",
+                "the network filesystem case",
+            );
+        }
+        Some(Fuse(at.to_path_buf()))
+    }
+}
+
+impl Drop for Fuse {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+    }
+}
+
+#[test]
+fn a_state_db_on_a_network_filesystem_is_refused_by_every_mode_that_writes() {
+    let t = Test::new();
+    let Some(_fs) = Fuse::mount(&t.path().join("src"), &t.path().join("var")) else {
+        return;
+    };
+    let why = "state DB {dir}/var/zenticket.db: its folder {dir}/var is on a network or \
+        userspace filesystem, FUSE (fuse from {dir}/src mounted at {dir}/var): SQLite's locks \
+        and WAL do not hold there, and two hosts could each make the same ticket; put the \
+        state DB on a local disk of the host that runs every zenticket-hook (statedb in \
+        [GENERAL]); on Control Center run zenactiond and the zenticket service on the master, \
+        whose volumes are local folders";
+    let out = t.clone().event("nfs-1", 1).run();
+    out.status(1)
+        .stdout("")
+        .stderr(&format!("zenticket-hook: evid nfs-1: {why}\n"));
+    assert!(out.calls().is_empty(), "no script ran");
+    t.again()
+        .args(["sweep"])
+        .run()
+        .status(1)
+        .stderr(&format!("zenticket-hook: sweep: {why}\n"));
+    let check = t.again().args(["check-config"]).run();
+    check.status(2).stderr(&format!("zenticket-hook: {why}\n"));
+    assert!(check.stdout.starts_with(
+        "config {dir}/etc/zenticket.conf: OK\n"
+            .replace("{dir}", &check.dir.display().to_string())
+            .as_str()
+    ));
+    assert_eq!(
+        std::fs::read_dir(t.path().join("src")).unwrap().count(),
+        0,
+        "nothing written there"
+    );
 }

@@ -8,6 +8,11 @@ and, on 5.x/6.x, add the zenticket service from service_definition/):
   create_sample_config.sh finds it and writes nothing; always refreshes the .example;
 - links bin/zenticket-hook into $ZENHOME/bin (the loader does it only from Zenoss 5.2);
 - points the notification's commands at this host's $ZENHOME when it is not /opt/zenoss;
+- on Control Center (5.x/6.x) writes the one config, /var/zenoss/zenticket/zenticket.conf,
+  if there is none: zenactiond's container (where the notification's hooks run) and the
+  zenticket service both mount the var-zenpacks volume at /var/zenoss, so the hooks and the
+  sweep read one config and write one state DB and one log, all kept across restarts and
+  upgrades; the notification's commands and the service's command name that config;
 - on 4.2 starts the zenticket daemon (the sweep loop: `zenticket start`), which the
   Daemons page then shows; removes the crontab block of pack 1.0.0, since the daemon now
   sweeps (a crontab that cannot be read is left alone, with a warning); writes
@@ -43,6 +48,11 @@ DAEMON = 'zenticket'
 EVENT_CLASS = '/App/Zenticket'
 BINARY = 'zenticket-hook'
 DEFAULT_ZENHOME = '/opt/zenoss'
+# On Control Center: one config and one state DB for every process that acts (the hooks in
+# zenactiond's container, the zenticket service's sweep), on the volume both mount.
+CC_HOME = '/var/zenoss/zenticket'
+CC_TEMPLATE = 'zenticket-controlcenter.conf'
+CONF_OPTION = '--config /opt/zenoss/etc/zenticket.conf'
 CRON_BEGIN = '# BEGIN ZenPacks.community.ZenTicket'
 CRON_END = '# END ZenPacks.community.ZenTicket'
 
@@ -69,8 +79,24 @@ def cron_text(template, zenhome):
     return '\n'.join(['# Paths of this host (ZENHOME=%s).' % home] + lines) + '\n'
 
 
-def localize(command, zenhome):
-    """A notification command pointed at this host's ZENHOME."""
+def on_control_center():
+    return os.environ.get('CONTROLPLANE') == '1'
+
+
+def cc_conf():
+    return CC_HOME + '/zenticket.conf'
+
+
+def cc_conf_text(template):
+    """The Control Center config: the template, its paths on CC_HOME."""
+    return template.replace('/var/zenoss/zenticket/', CC_HOME.rstrip('/') + '/')
+
+
+def localize(command, zenhome, control_center=False):
+    """A notification command pointed at this host's ZENHOME, and on Control Center at the
+    config on the shared volume."""
+    if control_center:
+        command = command.replace(CONF_OPTION, '--config ' + cc_conf())
     return command.replace(DEFAULT_ZENHOME + '/', zenhome.rstrip('/') + '/')
 
 
@@ -94,6 +120,8 @@ def find_notification(dmd):
 class ZenPack(ZenPackBase):
 
     def install(self, app):
+        if on_control_center():
+            self._install_cc_conf()
         self.installConfFile('zenticket.conf')
         super(ZenPack, self).install(app)
         zenhome = zenPath()
@@ -140,8 +168,27 @@ class ZenPack(ZenPackBase):
             self.removeBinFile(BINARY)
         super(ZenPack, self).remove(app, leaveObjects=leaveObjects)
 
+    def _install_cc_conf(self):
+        """On Control Center, the one config (and beside it the state DB and the log) on the
+        var-zenpacks volume, which the Zope container running this install, zenactiond's
+        and the zenticket service's all mount at /var/zenoss. An existing one is kept."""
+        target = cc_conf()
+        if not os.path.isdir(CC_HOME):
+            os.makedirs(CC_HOME, 0o750)
+        if os.path.exists(target):
+            log.info('keeping %s', target)
+            return
+        with open(os.path.join(os.path.dirname(__file__), 'etc', CC_TEMPLATE)) as f:
+            text = cc_conf_text(f.read())
+        fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o640)
+        with os.fdopen(fd, 'w') as f:
+            f.write(text)
+        log.info('wrote %s: the config of the hooks in zenactiond and of the zenticket '
+                 'service, one state DB beside it', target)
+
     def _localize_notification(self, app, zenhome):
-        if zenhome.rstrip('/') == DEFAULT_ZENHOME:
+        control_center = on_control_center()
+        if zenhome.rstrip('/') == DEFAULT_ZENHOME and not control_center:
             return
         notification = find_notification(app.zport.dmd)
         if notification is None:
@@ -149,7 +196,7 @@ class ZenPack(ZenPackBase):
             return
         for attr in ('body_format', 'clear_body_format'):
             value = notification.content.get(attr, '')
-            notification.content[attr] = localize(value, zenhome)
+            notification.content[attr] = localize(value, zenhome, control_center)
         notification._p_changed = True
         log.info('notification %s now runs %s/bin/%s', notification.id, zenhome, BINARY)
 
