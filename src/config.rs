@@ -5,6 +5,7 @@
 //! person reading it is an administrator with a text editor at 3 a.m.
 
 pub mod parser;
+pub mod system;
 
 use parser::{RawIni, RawSection};
 use regex::bytes::Regex;
@@ -30,6 +31,7 @@ pub const GENERAL_KEYS: &[&str] = &[
     "retrymaxdelay",
     "breakafter",
     "reconcile",
+    "ticketsystem",
 ];
 pub const FILTER_KEYS: &[&str] = &[
     "skipmessage",
@@ -139,6 +141,8 @@ pub struct Customer {
     pub queue: Vec<u8>,
     /// (key, value) of every groupN that is set, in N order; `None` values are left out.
     pub groups: Vec<(String, Vec<u8>)>,
+    /// A `body` of its own for the configured ticket system, merged over the system's.
+    pub body: Option<serde_json::Value>,
 }
 
 /// A secret that never shows in Debug output, logs or errors.
@@ -199,6 +203,8 @@ pub struct Config {
     pub filters: Filters,
     pub customers: Vec<Customer>,
     pub zenoss: Option<ZenossConfig>,
+    /// The ticket system tickets go to; None: the ticket script (`ticketsystem: script`).
+    pub system: Option<system::SystemConfig>,
     /// Things that are legal but probably not meant; `check-config` prints them.
     pub warnings: Vec<String>,
 }
@@ -206,7 +212,10 @@ pub struct Config {
 /// Whether a section is a customer: the daemon skipped every section starting with
 /// GENERAL; FILTERS and ZENOSS are the hook's own.
 pub fn is_customer_section(name: &[u8]) -> bool {
-    !(name.starts_with(b"GENERAL") || name == b"FILTERS" || name == b"ZENOSS")
+    !(name.starts_with(b"GENERAL")
+        || name == b"FILTERS"
+        || name == b"ZENOSS"
+        || system::is_system_section(name))
 }
 
 /// ZENHOME: the environment's, else the parent of the config file's `etc/` folder
@@ -506,6 +515,7 @@ impl Reader<'_> {
             filters: Filters::default(),
             customers: Vec::new(),
             zenoss: None,
+            system: None,
             warnings: Vec::new(),
         }
     }
@@ -583,12 +593,14 @@ impl Reader<'_> {
                     }
                 }
             }
+            let body = self.body(s);
             if let (Some(id), Some(queue)) = (id, queue) {
                 customers.push(Customer {
                     section: name,
                     id,
                     queue,
                     groups,
+                    body,
                 });
             }
         }
@@ -643,6 +655,24 @@ impl Config {
             zc
         });
 
+        let system = match ini.section(b"GENERAL") {
+            Some(g) => r.system(g, &mut warnings),
+            None => None,
+        };
+        for name in system::NAMES {
+            let upper = name.to_ascii_uppercase();
+            if let Some(s) = ini.section(upper.as_bytes()) {
+                let holds = |k: &[u8]| s.own_keys().any(|(key, _)| key == k);
+                if holds(b"id") || holds(b"queue") {
+                    warnings.push(format!(
+                        "{}:{}: [{upper}] holds id/queue, but it is the {name} ticket system's \
+                         section, never a customer: rename it if it is a customer",
+                        file.display(),
+                        s.line
+                    ));
+                }
+            }
+        }
         let customers = r.customers();
         warn_overlaps(&customers, &mut warnings);
 
@@ -653,6 +683,7 @@ impl Config {
             filters,
             customers,
             zenoss,
+            system,
             warnings,
             ..general
         })
@@ -760,7 +791,7 @@ fn read_zenoss(r: &mut Reader, z: &RawSection) -> Option<ZenossConfig> {
     let user = r.text(z, "user").map(|x| x.0);
     let password = match (r.text(z, "password"), r.path(z, "passwordfile")) {
         (Some((p, _)), _) => Some(p),
-        (None, Some(pf)) => read_password_file(r, z, &pf),
+        (None, Some(pf)) => read_secret_file(r, z, "passwordfile", &pf),
         (None, None) => None,
     };
     let apikey = r.text(z, "apikey").map(|x| x.0).filter(|k| !k.is_empty());
@@ -807,25 +838,21 @@ fn read_zenoss(r: &mut Reader, z: &RawSection) -> Option<ZenossConfig> {
     })
 }
 
-fn read_password_file(r: &mut Reader, z: &RawSection, path: &Path) -> Option<String> {
+/// A secret's file (`passwordfile`, `tokenfile`): the owner's alone, its first line.
+fn read_secret_file(r: &mut Reader, z: &RawSection, key: &str, path: &Path) -> Option<String> {
     use std::os::unix::fs::MetadataExt;
-    let line = r.ini.get(z, b"passwordfile").map(|x| x.1);
+    let line = r.ini.get(z, key.as_bytes()).map(|x| x.1);
     let meta = match std::fs::metadata(path) {
         Ok(m) => m,
         Err(e) => {
-            r.err(
-                z,
-                "passwordfile",
-                line,
-                format!("cannot read {}: {e}", path.display()),
-            );
+            r.err(z, key, line, format!("cannot read {}: {e}", path.display()));
             return None;
         }
     };
     if meta.is_dir() {
         r.err(
             z,
-            "passwordfile",
+            key,
             line,
             format!(
                 "{} is a folder, not a file: name the file that holds the password",
@@ -837,7 +864,7 @@ fn read_password_file(r: &mut Reader, z: &RawSection, path: &Path) -> Option<Str
     if meta.mode() & 0o077 != 0 {
         r.err(
             z,
-            "passwordfile",
+            key,
             line,
             format!(
                 "{} can be read or written by group or others (mode {:o}); run `chmod 600 {}`",
@@ -851,12 +878,7 @@ fn read_password_file(r: &mut Reader, z: &RawSection, path: &Path) -> Option<Str
     match std::fs::read_to_string(path) {
         Ok(s) => Some(s.trim_end_matches(['\r', '\n']).to_string()),
         Err(e) => {
-            r.err(
-                z,
-                "passwordfile",
-                line,
-                format!("cannot read {}: {e}", path.display()),
-            );
+            r.err(z, key, line, format!("cannot read {}: {e}", path.display()));
             None
         }
     }

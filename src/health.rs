@@ -288,7 +288,8 @@ pub fn text(h: &Health, now: f64) -> String {
     }
     match &h.last_ticket {
         Some((at, t, evid)) => out.push_str(&format!(
-            "last ticket: {t} for evid {evid} at {}\n",
+            "last ticket: {} for evid {evid} at {}\n",
+            t.id,
             log_time(*at)
         )),
         None => out.push_str("last ticket: none yet\n"),
@@ -311,7 +312,7 @@ pub fn json(h: &Health, now: f64) -> Value {
             "failures_in_a_row": h.breaker.failures,
         },
         "last_sweep": h.last_sweep.as_ref().map(|(at, line)| json!({"at": at, "summary": line})),
-        "last_ticket": h.last_ticket.as_ref().map(|(at, t, evid)| json!({"at": at, "ticket": crate::ticket::json(t), "evid": evid})),
+        "last_ticket": h.last_ticket.as_ref().map(|(at, t, evid)| json!({"at": at, "ticket": t.json(), "evid": evid})),
         "nagios": nagios,
     })
 }

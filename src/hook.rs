@@ -13,6 +13,7 @@ use crate::event::{Event, Fields};
 use crate::run::{self, Failure, Global};
 use crate::script;
 use crate::state::{self, EventRow, NewWork, State, StateError, What, WorkKey};
+use crate::tickets;
 use crate::work::{self, Attempt, Fetched, Settled};
 use crate::zenoss::Client;
 use std::cell::OnceCell;
@@ -49,7 +50,11 @@ pub struct Report {
     pub queue: Option<Vec<u8>>,
     pub section: Option<String>,
     pub ticket: Option<String>,
+    /// Who made the ticket: "script", or the ticket system's name.
+    pub system: &'static str,
     pub argv: Option<Vec<OsString>>,
+    /// The request a ticket system would be sent (`--dry-run`), secrets masked.
+    pub request: Option<String>,
     pub ack: Action,
     pub close: Action,
     pub autoclear: bool,
@@ -226,6 +231,10 @@ impl Hook<'_> {
         }
     }
 
+    fn system_name(&self) -> &'static str {
+        self.cfg.system.as_ref().map_or("script", |s| s.kind.name())
+    }
+
     fn collector(&self, cell: &OnceCell<Vec<u8>>) -> Vec<u8> {
         cell.get_or_init(|| self.cfg.collector.clone().unwrap_or_else(script::fqdn))
             .clone()
@@ -254,7 +263,9 @@ impl Hook<'_> {
             queue: d.customer.as_ref().map(|c| c.queue.clone()),
             section: d.customer.as_ref().map(|c| c.section.clone()),
             ticket: None,
+            system: self.system_name(),
             argv: None,
+            request: None,
             ack: Action::NotNeeded,
             close: if d.close {
                 Action::Pending
@@ -361,7 +372,8 @@ impl Hook<'_> {
         })
     }
 
-    /// Step 4: the ticket script, for a decision that routed to a customer.
+    /// Step 4: the ticket, through the configured system (the script by default), for a
+    /// decision that routed to a customer.
     fn ticket(
         &self,
         st: &mut State,
@@ -374,29 +386,56 @@ impl Hook<'_> {
             return Ok(());
         };
         let collector = self.collector(&OnceCell::new());
-        let ctx = script::Context {
-            customer_id: &c.id,
-            queue: &c.queue,
+        let count = ev.count.unwrap_or(0);
+        let full_key = script::idempotency_key(&ev.evid, count);
+        let r = tickets::Request {
+            ev,
+            customer: c,
             collector: &collector,
             note_title: &self.cfg.notetitle,
+            key: &full_key,
+            event_url: tickets::event_url(self.cfg, &ev.evid),
         };
-        let (args, cut) = script::argv(ev, &ctx);
-        for what in &cut {
-            log::warn!("evid {}: {what}", ev.evid);
+        if self.cfg.system.is_none() {
+            let ctx = script::Context {
+                customer_id: &c.id,
+                queue: &c.queue,
+                collector: &collector,
+                note_title: &self.cfg.notetitle,
+            };
+            let (args, cut) = script::argv(ev, &ctx);
+            for what in &cut {
+                log::warn!("evid {}: {what}", ev.evid);
+            }
+            let Some(path) = &self.cfg.ticketscript else {
+                report.kind = Kind::TicketFailed;
+                report.reason = format!(
+                    "{}; no ticketscript in [GENERAL]: ticket kept pending",
+                    d.reason
+                );
+                report.retry = true;
+                return Ok(());
+            };
+            let mut full = vec![path.as_os_str().to_owned()];
+            full.extend(args);
+            report.argv = Some(full);
         }
-        let Some(path) = &self.cfg.ticketscript else {
-            report.kind = Kind::TicketFailed;
-            report.reason = format!(
-                "{}; no ticketscript in [GENERAL]: ticket kept pending",
-                d.reason
-            );
-            report.retry = true;
-            return Ok(());
+        let key = WorkKey::new(&ev.evid, What::Ticket, count);
+        let sys = match tickets::for_config(self.cfg) {
+            Ok(sys) => sys,
+            Err(why) => {
+                work::attempt_failed(self.cfg, st, &key, &why, None)?;
+                self.failed(report, d, &why);
+                return Ok(());
+            }
         };
-        let mut full = vec![path.as_os_str().to_owned()];
-        full.extend(args.iter().cloned());
-        report.argv = Some(full);
         if self.dry_run {
+            if self.cfg.system.is_some() {
+                report.request = Some(
+                    sys.preview(&r)
+                        .unwrap_or_else(|e| format!("(no request: {e})")),
+                );
+            }
             report.ack = if d.ack {
                 Action::Skipped
             } else {
@@ -404,14 +443,13 @@ impl Hook<'_> {
             };
             return Ok(());
         }
-        let count = ev.count.unwrap_or(0);
-        let key = WorkKey::new(&ev.evid, What::Ticket, count);
         let breaker = st.read(state::breaker)?;
         if let Some(since) = breaker.open_since {
             // The ticket system is failing: do not hold one of zenactiond's command slots
             // for it. The ticket is owed; the outage is reported once, by sweep.
             let note = format!(
-                "deferred: the ticket script failed {} times in a row; breaker open since {}",
+                "deferred: {} failed {} times in a row; breaker open since {}",
+                work::system_words(self.cfg),
                 breaker.failures,
                 crate::time::log_format(since)
             );
@@ -421,27 +459,46 @@ impl Hook<'_> {
             return Ok(());
         }
         let claim = self.cfg.zenoss.is_some().then_some(me);
-        match work::attempt_ticket(self.cfg, st, ev, d, (path, &args), claim)? {
+        match work::attempt_ticket(self.cfg, st, sys.as_ref(), &r, d.ack, claim)? {
             Attempt::Made(ticket) => {
-                report.ticket = Some(ticket);
+                report.ticket = Some(ticket.id);
                 if d.ack {
                     report.ack = Action::Pending;
                 }
             }
-            Attempt::Failed(why) => {
-                work::attempt_failed(self.cfg, st, &key, &why)?;
-                work::script_failed(self.cfg, st, &why)?;
+            Attempt::Failed { why, breaker, wait } => {
+                work::attempt_failed(self.cfg, st, &key, &why, wait)?;
+                if breaker {
+                    work::script_failed(self.cfg, st, &why)?;
+                }
+                let shown = match &report.argv {
+                    Some(argv) if argv.len() > 1 => {
+                        format!(
+                            " (argv: {})",
+                            script::show_argv(Path::new(&argv[0]), &argv[1..])
+                        )
+                    }
+                    _ => String::new(),
+                };
                 log::error!(
-                    "evid {}: ticket failed: {why}; kept pending for `zenticket-hook sweep` (argv: {})",
-                    ev.evid,
-                    script::show_argv(path, &args)
+                    "evid {}: ticket failed: {why}; kept pending for `zenticket-hook sweep`{shown}",
+                    ev.evid
                 );
-                report.kind = Kind::TicketFailed;
-                report.reason = format!("{}; {why}", d.reason);
-                report.retry = true;
+                self.failed(report, d, &why);
+            }
+            Attempt::Refused(why) => {
+                work::give_up_now(st, &key, &why)?;
+                self.failed(report, d, &format!("{why}; given up (fix the mapping, then `zenticket-hook requeue --evid {}`)", ev.evid));
             }
         }
         Ok(())
+    }
+
+    /// The report of a ticket that was not made.
+    fn failed(&self, report: &mut Report, d: &Decision, why: &str) {
+        report.kind = Kind::TicketFailed;
+        report.reason = format!("{}; {why}", d.reason);
+        report.retry = true;
     }
 
     /// Steps 5 and 6: the acknowledgement and the move to history the decision owes.
@@ -476,11 +533,26 @@ impl Hook<'_> {
                 }
             }
         }
+        if report.ticket.is_some() {
+            // The ticket's note on the event: after the ticket and its acknowledgement,
+            // never holding them up; a failure stays owed for sweep. When Zenoss just
+            // failed this call, it is left owed at once (released for sweep): a second
+            // timeout would only hold zenactiond's slot longer.
+            let count = st.row(evid)?.map_or(0, |r| r.count);
+            let key = WorkKey::new(evid, What::Note, count);
+            if report.retry {
+                st.write(|tx| state::defer(tx, &key, "not tried: Zenoss failed this call"))?;
+                return Ok(());
+            }
+            if let Settled::Owed(why) = work::write_note(self.cfg, st, z, evid, count)? {
+                log::warn!("evid {evid}: the ticket's note in Zenoss failed: {why}; owed, for `zenticket-hook sweep`");
+            }
+        }
         Ok(())
     }
 
-    /// A notification's clear command: remember the event cleared, and run the clear
-    /// script for its ticket when one is configured.
+    /// A notification's clear command: remember the event cleared, and tell its ticket
+    /// (the clear script, or the system's comment or resolve) when one is configured.
     pub fn clear(&self, ev: &Event) -> Result<Report, StateError> {
         let cfg = self.cfg;
         let now = crate::time::now();
@@ -503,55 +575,114 @@ impl Hook<'_> {
                 state::mark_cleared(tx, &ev.evid, ev.event_state, now)
             })?;
         }
-        let customer = row.as_ref().and_then(|r| r.customer.clone());
-        let queue = row.as_ref().and_then(|r| r.queue.clone());
+        let customer = work::customer_of(cfg, row.as_ref());
         let mut report = Report {
             evid: ev.evid.clone(),
             kind: Kind::Cleared,
             reason: match &ticket {
-                Some((_, t)) => format!("event cleared; its ticket is {t}"),
+                Some((_, t)) => format!("event cleared; its ticket is {}", t.id),
                 None => "event cleared; it has no ticket".into(),
             },
-            customer: customer.clone(),
-            queue: queue.clone(),
+            customer: row.as_ref().and_then(|r| r.customer.clone()),
+            queue: row.as_ref().and_then(|r| r.queue.clone()),
             section: None,
-            ticket: ticket.as_ref().map(|(_, t)| t.clone()),
+            ticket: ticket.as_ref().map(|(_, t)| t.id.clone()),
+            system: ticket
+                .as_ref()
+                .and_then(|(_, t)| t.system.as_deref())
+                .map_or("script", |_| self.system_name()),
             argv: None,
+            request: None,
             ack: Action::NotNeeded,
             close: Action::NotNeeded,
             autoclear: false,
             dry_run: self.dry_run,
             retry: false,
         };
-        let (Some(path), Some((ticket_count, ticket))) = (&cfg.clearscript, ticket) else {
+        let Some((ticket_count, ticket)) = ticket else {
             return Ok(report);
         };
-        let args = work::clear_args(cfg, ev, &ticket, customer.as_deref(), queue.as_deref());
-        let mut full = vec![path.as_os_str().to_owned()];
-        full.extend(args.iter().cloned());
-        report.argv = Some(full);
+        let sys = match tickets::for_ticket(cfg, &ticket) {
+            Ok(Some(sys)) => sys,
+            Ok(None) => return Ok(report),
+            Err(why) => {
+                log::error!("evid {}: clear: {why}", ev.evid);
+                report.reason = format!("{}; {why}", report.reason);
+                report.retry = true;
+                return Ok(report);
+            }
+        };
+        let collector = self.collector(&OnceCell::new());
+        let full_key = script::idempotency_key(&ev.evid, ticket_count);
+        let r = tickets::Request {
+            ev,
+            customer: &customer,
+            collector: &collector,
+            note_title: &cfg.notetitle,
+            key: &full_key,
+            event_url: tickets::event_url(cfg, &ev.evid),
+        };
+        if let (None, Some(path)) = (&ticket.system, &cfg.clearscript) {
+            let ctx = script::Context {
+                customer_id: &customer.id,
+                queue: &customer.queue,
+                collector: &collector,
+                note_title: &cfg.notetitle,
+            };
+            let mut full = vec![
+                path.as_os_str().to_owned(),
+                "-ticket".into(),
+                ticket.id.clone().into(),
+            ];
+            full.extend(script::argv(ev, &ctx).0);
+            report.argv = Some(full);
+        }
         if self.dry_run {
             return Ok(report);
         }
-        if let Err(why) = work::run_clear(cfg, path, ev, &args) {
-            let encoded = ev.encode();
-            // Keyed by the count the ticket was made for: the retry reads the ticket back.
-            let key = WorkKey::new(&ev.evid, What::Clear, ticket_count);
-            let owed = NewWork {
-                key: key.clone(),
-                event: Some(&encoded),
-                claimed_by: None,
-                note: Some(&why),
-            };
-            st.write_durable(|tx| state::add_pending(tx, &owed, now))?;
-            work::attempt_failed(cfg, &mut st, &key, &why)?;
-            log::error!(
-                "evid {}: clear script failed: {why}; kept pending for `zenticket-hook sweep`",
-                ev.evid
-            );
-            report.reason = format!("{}; clear script failed: {why}", report.reason);
-            report.retry = true;
-        }
+        let why = match sys.clear(&work::as_ticket(&ticket), &r, &work::clear_text(ev)) {
+            tickets::Answer::Done(_) => return Ok(report),
+            tickets::Answer::Refused(why) => {
+                report.reason = format!("{}; clear refused: {why}", report.reason);
+                report.retry = true;
+                let key = WorkKey::new(&ev.evid, What::Clear, ticket_count);
+                self.owe_clear(&mut st, ev, &key, &why)?;
+                work::give_up_now(&mut st, &key, &why)?;
+                return Ok(report);
+            }
+            tickets::Answer::Wait { why, .. }
+            | tickets::Answer::Ambiguous(why)
+            | tickets::Answer::Credentials(why)
+            | tickets::Answer::Failed(why) => why,
+        };
+        // Keyed by the count the ticket was made for: the retry reads the ticket back.
+        let key = WorkKey::new(&ev.evid, What::Clear, ticket_count);
+        self.owe_clear(&mut st, ev, &key, &why)?;
+        work::attempt_failed(cfg, &mut st, &key, &why, None)?;
+        log::error!(
+            "evid {}: clear failed: {why}; kept pending for `zenticket-hook sweep`",
+            ev.evid
+        );
+        report.reason = format!("{}; clear failed: {why}", report.reason);
+        report.retry = true;
         Ok(report)
+    }
+
+    fn owe_clear(
+        &self,
+        st: &mut State,
+        ev: &Event,
+        key: &WorkKey,
+        why: &str,
+    ) -> Result<(), StateError> {
+        let encoded = ev.encode();
+        let owed = NewWork {
+            key: key.clone(),
+            event: Some(&encoded),
+            claimed_by: None,
+            note: Some(why),
+        };
+        let now = crate::time::now();
+        st.write_durable(|tx| state::add_pending(tx, &owed, now))
     }
 }

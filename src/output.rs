@@ -66,6 +66,10 @@ impl Report {
         }
         if self.dry_run {
             s.push_str(" [dry run: nothing changed]");
+            if let Some(req) = &self.request {
+                s.push_str("\nwould send: ");
+                s.push_str(req);
+            }
         }
         s
     }
@@ -78,7 +82,8 @@ impl Report {
             "customer": lossy_opt(&self.customer),
             "queue": lossy_opt(&self.queue),
             "section": self.section,
-            "ticket": self.ticket.as_deref().map(crate::ticket::json),
+            "ticket": self.ticket.as_deref().map(|t| crate::ticket::json(t, self.system == "script")),
+            "request": self.request,
             "argv": self.argv.as_ref().map(|a| a.iter()
                 .map(|x| String::from_utf8_lossy(x.as_bytes()).into_owned())
                 .collect::<Vec<_>>()),
@@ -250,7 +255,11 @@ pub fn state(out: &mut dyn Write, rows: &[Listing], json: bool) -> std::io::Resu
             r.count,
             r.event_state
                 .map_or("None".into(), |s| crate::event::state_name(s).to_string()),
-            tickets.join(", "),
+            tickets
+                .iter()
+                .map(|t| t.id.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
             lossy_opt(&r.customer).unwrap_or_default(),
             lossy_opt(&r.queue).unwrap_or_default(),
             crate::time::log_format(r.updated)
@@ -302,7 +311,7 @@ fn state_json(s: &Listing) -> Value {
     };
     json!({
         "evid": r.evid, "count": r.count, "event_state": r.event_state,
-        "tickets": s.tickets.iter().map(|t| crate::ticket::json(t)).collect::<Vec<_>>(), "customer": lossy_opt(&r.customer), "queue": lossy_opt(&r.queue),
+        "tickets": s.tickets.iter().map(|t| t.json()).collect::<Vec<_>>(), "customer": lossy_opt(&r.customer), "queue": lossy_opt(&r.queue),
         "cleared": r.cleared,
         "pending": s.pending.iter().filter(|p| p.given_up.is_none()).map(work).collect::<Vec<_>>(),
         "given_up": s.pending.iter().filter(|p| p.given_up.is_some()).map(work).collect::<Vec<_>>(),

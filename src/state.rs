@@ -91,6 +91,12 @@ const MIGRATIONS: &[&str] = &[
     INSERT INTO tickets4 SELECT evid, count, CAST(ticket AS TEXT), customer, queue, created FROM tickets;
     DROP TABLE tickets;
     ALTER TABLE tickets4 RENAME TO tickets;",
+    // 5: ticket systems. `sent_at`: a create was sent and no answer read since (the next
+    // attempt looks the ticket up first); a ticket's system (NULL: the script) and its
+    // internal id there (ServiceNow's sys_id).
+    "ALTER TABLE pending ADD COLUMN sent_at REAL;
+    ALTER TABLE tickets ADD COLUMN system TEXT;
+    ALTER TABLE tickets ADD COLUMN ref TEXT;",
 ];
 
 /// A state DB failure, naming the DB. Built from a `rusqlite::Error` (or any message)
@@ -135,6 +141,8 @@ pub enum What {
     Acknowledge,
     Close,
     Clear,
+    /// The ticket's note on its event in Zenoss (`write_log`).
+    Note,
 }
 
 impl What {
@@ -144,13 +152,20 @@ impl What {
             What::Acknowledge => "acknowledge",
             What::Close => "close",
             What::Clear => "clear",
+            What::Note => "note",
         }
     }
 
     fn parse(s: &str) -> Option<What> {
-        [What::Ticket, What::Acknowledge, What::Close, What::Clear]
-            .into_iter()
-            .find(|w| w.as_str() == s)
+        [
+            What::Ticket,
+            What::Acknowledge,
+            What::Close,
+            What::Clear,
+            What::Note,
+        ]
+        .into_iter()
+        .find(|w| w.as_str() == s)
     }
 
     /// Work done by running a script (one at a time), as opposed to a Zenoss call
@@ -369,6 +384,8 @@ impl State {
                     ticket: "0",
                     customer: b"",
                     queue: b"",
+                    system: None,
+                    reference: None,
                 };
                 st.write(|tx| ticket_made(tx, &made, 0.0))?;
             }
@@ -507,18 +524,25 @@ impl State {
         Ok(out)
     }
 
-    pub fn tickets(&self, evid: &str) -> Result<Vec<String>> {
-        let mut stmt = self
-            .conn
-            .prepare_cached(
-                "SELECT CAST(ticket AS TEXT) FROM tickets WHERE evid = ?1 ORDER BY count, created",
-            )
-            .map_err(|e| self.err(e))?;
+    pub fn tickets(&self, evid: &str) -> Result<Vec<Recorded>> {
+        // `state` reads a DB it does not migrate: before schema 5 there is no system.
+        let sql = if self.version()? >= 5 {
+            "SELECT CAST(ticket AS TEXT), system, ref FROM tickets WHERE evid = ?1 ORDER BY count, created"
+        } else {
+            "SELECT CAST(ticket AS TEXT), NULL, NULL FROM tickets WHERE evid = ?1 ORDER BY count, created"
+        };
+        let mut stmt = self.conn.prepare_cached(sql).map_err(|e| self.err(e))?;
         let v = stmt
-            .query_map([evid], |r| r.get(0))
-            .and_then(|m| m.collect::<rusqlite::Result<Vec<String>>>())
+            .query_map([evid], recorded(0))
+            .and_then(|m| m.collect::<rusqlite::Result<Vec<Recorded>>>())
             .map_err(|e| self.err(e))?;
         Ok(v)
+    }
+
+    fn version(&self) -> Result<i64> {
+        self.conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .map_err(|e| self.err(e))
     }
 
     pub fn pending(&self, evid: &str) -> Result<Vec<PendingRow>> {
@@ -541,7 +565,7 @@ impl State {
 /// One stored evid with its tickets and owed work, as `state` shows it.
 pub struct Listing {
     pub row: Row,
-    pub tickets: Vec<String>,
+    pub tickets: Vec<Recorded>,
     pub pending: Vec<PendingRow>,
 }
 
@@ -801,7 +825,7 @@ pub struct Health {
     /// The last sweep: when, and its summary line.
     pub last_sweep: Option<(f64, String)>,
     /// The last ticket made: when, number, evid.
-    pub last_ticket: Option<(f64, String, String)>,
+    pub last_ticket: Option<(f64, Recorded, String)>,
 }
 
 /// The state DB's health; `since`: the start of the "given up lately" window.
@@ -825,9 +849,9 @@ pub fn health(conn: &Connection, since: f64) -> rusqlite::Result<Health> {
     )?;
     let last_ticket = conn
         .query_row(
-            "SELECT created, CAST(ticket AS TEXT), evid FROM tickets ORDER BY created DESC LIMIT 1",
+            "SELECT created, CAST(ticket AS TEXT), system, ref, evid FROM tickets ORDER BY created DESC LIMIT 1",
             [],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            |r| Ok((r.get(0)?, recorded(1)(r)?, r.get(4)?)),
         )
         .optional()?;
     Ok(Health {
@@ -1022,13 +1046,43 @@ pub fn prune_audit(tx: &Transaction, before: f64) -> rusqlite::Result<usize> {
         )?)
 }
 
-/// A ticket the script made for (evid, count), with the customer and queue it went to.
+/// A ticket made for (evid, count), with the customer and queue it went to.
 pub struct Made<'a> {
     pub evid: &'a str,
     pub count: i64,
     pub ticket: &'a str,
     pub customer: &'a [u8],
     pub queue: &'a [u8],
+    /// The system that made it (None: the script) and its internal id there.
+    pub system: Option<&'a str>,
+    pub reference: Option<&'a str>,
+}
+
+/// A recorded ticket: its id, the system that made it (None: the script), and its
+/// internal id there.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Recorded {
+    pub id: String,
+    pub system: Option<String>,
+    pub reference: Option<String>,
+}
+
+impl Recorded {
+    /// As `--json` gives it: a script's number stays a number, any system's id is text.
+    pub fn json(&self) -> serde_json::Value {
+        crate::ticket::json(&self.id, self.system.is_none())
+    }
+}
+
+/// Reads (id, system, ref) from three columns starting at `at`.
+fn recorded(at: usize) -> impl Fn(&rusqlite::Row) -> rusqlite::Result<Recorded> {
+    move |r| {
+        Ok(Recorded {
+            id: r.get(at)?,
+            system: r.get(at + 1)?,
+            reference: r.get(at + 2)?,
+        })
+    }
 }
 
 /// A ticket exists for (evid, count). Older unclaimed ticket work for the evid is
@@ -1037,9 +1091,19 @@ pub struct Made<'a> {
 /// whose numbers are still integers (schema 3).
 pub fn ticket_made(tx: &Transaction, m: &Made, now: f64) -> rusqlite::Result<()> {
     tx.prepare_cached(
-        "INSERT OR IGNORE INTO tickets(evid, count, ticket, customer, queue, created) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        "INSERT OR IGNORE INTO tickets(evid, count, ticket, customer, queue, created, system, ref)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
     )?
-    .execute(params![m.evid, m.count, m.ticket, m.customer, m.queue, now])?;
+    .execute(params![
+        m.evid,
+        m.count,
+        m.ticket,
+        m.customer,
+        m.queue,
+        now,
+        m.system,
+        m.reference
+    ])?;
     done(tx, &WorkKey::new(m.evid, What::Ticket, m.count))?;
     tx.prepare_cached(
         "DELETE FROM pending WHERE evid = ?1 AND what = 'ticket' AND count < ?2 AND claimed_by IS NULL",
@@ -1055,24 +1119,52 @@ pub fn ticketed_count(conn: &Connection, evid: &str) -> rusqlite::Result<Option<
         .query_row([evid], |r| r.get(0))
 }
 
-/// The newest ticket of an evid, for the clear script: (the count it was made for, its id).
-pub fn last_ticket(conn: &Connection, evid: &str) -> rusqlite::Result<Option<(i64, String)>> {
+/// The newest ticket of an evid, for the clear: (the count it was made for, the ticket).
+pub fn last_ticket(conn: &Connection, evid: &str) -> rusqlite::Result<Option<(i64, Recorded)>> {
     conn.query_row(
-        "SELECT count, CAST(ticket AS TEXT) FROM tickets WHERE evid = ?1 ORDER BY count DESC, created DESC LIMIT 1",
+        "SELECT count, CAST(ticket AS TEXT), system, ref FROM tickets WHERE evid = ?1 ORDER BY count DESC, created DESC LIMIT 1",
         [evid],
-        |r| Ok((r.get(0)?, r.get(1)?)),
+        |r| Ok((r.get(0)?, recorded(1)(r)?)),
     )
     .optional()
 }
 
 /// The ticket made for (evid, count), for a clear owed on it.
-pub fn ticket_for(conn: &Connection, evid: &str, count: i64) -> rusqlite::Result<Option<String>> {
+pub fn ticket_for(conn: &Connection, evid: &str, count: i64) -> rusqlite::Result<Option<Recorded>> {
     conn.query_row(
-        "SELECT CAST(ticket AS TEXT) FROM tickets WHERE evid = ?1 AND count = ?2 ORDER BY created DESC LIMIT 1",
+        "SELECT CAST(ticket AS TEXT), system, ref FROM tickets WHERE evid = ?1 AND count = ?2 ORDER BY created DESC LIMIT 1",
         params![evid, count],
-        |r| r.get(0),
+        recorded(0),
     )
     .optional()
+}
+
+/// The stored bytes of one piece of owed work (the event, or a note's text), if owed.
+pub fn pending_event(conn: &Connection, k: &WorkKey) -> rusqlite::Result<Option<Vec<u8>>> {
+    conn.prepare_cached(
+        "SELECT event FROM pending WHERE evid = ?1 AND what = ?2 AND count = ?3 AND given_up IS NULL",
+    )?
+    .query_row(params![k.evid, k.what, k.count], |r| r.get(0))
+    .optional()
+    .map(Option::flatten)
+}
+
+/// When a create for this work was sent with no answer read since, if one was.
+pub fn sent_at(conn: &Connection, k: &WorkKey) -> rusqlite::Result<Option<f64>> {
+    conn.prepare_cached("SELECT sent_at FROM pending WHERE evid = ?1 AND what = ?2 AND count = ?3")?
+        .query_row(params![k.evid, k.what, k.count], |r| r.get(0))
+        .optional()
+        .map(Option::flatten)
+}
+
+/// Records that a create is about to be sent (Some), or that its answer was read and
+/// made nothing (None).
+pub fn mark_sent(tx: &Transaction, k: &WorkKey, at: Option<f64>) -> rusqlite::Result<()> {
+    tx.prepare_cached(
+        "UPDATE pending SET sent_at = ?4 WHERE evid = ?1 AND what = ?2 AND count = ?3",
+    )?
+    .execute(params![k.evid, k.what, k.count, at])?;
+    Ok(())
 }
 
 /// Opens (creating, 0600, never through a planted link) the lock file `<statedb><suffix>`.
@@ -1322,6 +1414,9 @@ pub mod journal {
         /// Whether the ticket owes an acknowledgement (the event was New); None for a
         /// line written before the journal said so.
         pub ack: Option<bool>,
+        /// The ticket system that made it (None: the script) and its internal id there.
+        pub system: Option<String>,
+        pub reference: Option<String>,
     }
 
     pub fn path(statedb: &Path) -> PathBuf {
@@ -1362,27 +1457,47 @@ pub mod journal {
             .collect()
     }
 
-    /// The journal line for a made ticket; `ack`: the ticket owes an acknowledgement.
+    /// The journal line for a made ticket; `ack`: the ticket owes an acknowledgement. A
+    /// ticket system's ticket adds the system and its internal id (hex).
     pub fn line(m: &Made, key: &str, ack: bool) -> String {
-        format!(
-            "T\t{}\t{}\t{}\t{}\t{}\t{key}\t{}\n",
+        let mut l = format!(
+            "T\t{}\t{}\t{}\t{}\t{}\t{key}\t{}",
             m.evid,
             m.count,
             m.ticket,
             hex(m.customer),
             hex(m.queue),
             if ack { "A" } else { "-" }
-        )
+        );
+        if let Some(system) = m.system {
+            let reference = m.reference.map_or("-".to_string(), |r| hex(r.as_bytes()));
+            l.push_str(&format!("\t{system}\t{reference}"));
+        }
+        l.push('\n');
+        l
     }
 
     /// Reads one line back; None for a line that is not a whole entry.
     pub fn parse(l: &[u8]) -> Option<Entry> {
         let l = std::str::from_utf8(l).ok()?;
         let p: Vec<&str> = l.split('\t').collect();
-        let (fields, ack) = match p.as_slice() {
-            [f @ .., _key] if f.len() == 6 => (f, None),
-            [f @ .., _key, "A"] if f.len() == 6 => (f, Some(true)),
-            [f @ .., _key, "-"] if f.len() == 6 => (f, Some(false)),
+        let flag = |f: &str| match f {
+            "A" => Some(true),
+            "-" => Some(false),
+            _ => None,
+        };
+        let (fields, ack, system, reference) = match p.as_slice() {
+            [f @ .., _key] if f.len() == 6 => (f, None, None, None),
+            [f @ .., _key, a] if f.len() == 6 => (f, Some(flag(a)?), None, None),
+            [f @ .., _key, a, sys, r] if f.len() == 6 => {
+                let system = (!sys.is_empty() && sys.bytes().all(|b| b.is_ascii_alphanumeric()))
+                    .then(|| sys.to_string())?;
+                let reference = match *r {
+                    "-" => None,
+                    hexed => Some(String::from_utf8(unhex(hexed)?).ok()?),
+                };
+                (f, Some(flag(a)?), Some(system), reference)
+            }
             _ => return None,
         };
         let ["T", evid, count, ticket, cust, queue] = fields else {
@@ -1399,6 +1514,8 @@ pub mod journal {
             customer: unhex(cust)?,
             queue: unhex(queue)?,
             ack,
+            system,
+            reference,
         })
     }
 
@@ -1513,6 +1630,8 @@ pub mod journal {
                     ticket: &e.ticket,
                     customer: &e.customer,
                     queue: &e.queue,
+                    system: e.system.as_deref(),
+                    reference: e.reference.as_deref(),
                 };
                 super::ticket_made(tx, &m, now)?;
                 // An entry from before the journal said: the event was New when stored.
@@ -1569,6 +1688,8 @@ pub mod journal {
                 ticket: "99999999999999999999",
                 customer: b"c",
                 queue: b"q q",
+                system: None,
+                reference: None,
             };
             let good = line(&m, "k", true);
             let mut data = b"T\te1\t2\t47".to_vec();
@@ -1584,6 +1705,8 @@ pub mod journal {
                 customer: b"c".to_vec(),
                 queue: b"q q".to_vec(),
                 ack: Some(true),
+                system: None,
+                reference: None,
             };
             assert_eq!(found, vec![None, Some(want), None]);
         }

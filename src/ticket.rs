@@ -18,10 +18,10 @@ pub fn from_script(stdout: &[u8]) -> Option<String> {
     (!n.is_empty()).then(|| n.to_string())
 }
 
-/// A ticket id in `--json`: a script's number stays a JSON number whatever its length
-/// (SPEC section 8); any other id is a string.
-pub fn json(id: &str) -> Value {
-    if !id.is_empty() && id.bytes().all(|b| b.is_ascii_digit()) {
+/// A ticket id in `--json`: a script's number stays a JSON number whatever its length;
+/// every ticket system's id is a string, digits or not (SPEC section 8).
+pub fn json(id: &str, by_script: bool) -> Value {
+    if by_script && !id.is_empty() && id.bytes().all(|b| b.is_ascii_digit()) {
         if let Ok(n) = id.parse::<serde_json::Number>() {
             return Value::Number(n);
         }
@@ -73,13 +73,14 @@ mod tests {
 
     #[test]
     fn a_scripts_number_is_a_json_number_whatever_its_length() {
-        assert_eq!(json("4711").to_string(), "4711");
+        assert_eq!(json("4711", true).to_string(), "4711");
         assert_eq!(
-            json("99999999999999999999").to_string(),
+            json("99999999999999999999", true).to_string(),
             "99999999999999999999"
         );
-        assert_eq!(json("INC0010001").to_string(), "\"INC0010001\"");
-        assert_eq!(json("").to_string(), "\"\"");
+        assert_eq!(json("INC0010001", true).to_string(), "\"INC0010001\"");
+        assert_eq!(json("4711", false).to_string(), "\"4711\"");
+        assert_eq!(json("", true).to_string(), "\"\"");
     }
 
     #[test]

@@ -121,6 +121,31 @@ fn parse_calendar(t: &str) -> Option<f64> {
     Some(secs as f64 + frac)
 }
 
+/// An HTTP date (RFC 9110's IMF-fixdate, `Sun, 06 Nov 1994 08:49:37 GMT`), as
+/// `Retry-After` carries one.
+pub fn parse_http_date(text: &str) -> Option<f64> {
+    let p: Vec<&str> = text.split_whitespace().collect();
+    let [_, d, mon, y, hms, "GMT"] = p.as_slice() else {
+        return None;
+    };
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let mo = MONTHS.iter().position(|m| m == mon)? as i64 + 1;
+    let (d, y): (i64, i64) = (d.parse().ok()?, y.parse().ok()?);
+    let t: Vec<i64> = hms
+        .split(':')
+        .map(|x| x.parse().ok())
+        .collect::<Option<_>>()?;
+    let [h, mi, s] = t.as_slice() else {
+        return None;
+    };
+    if !(1..=days_in_month(y, mo)).contains(&d) || *h > 23 || *mi > 59 || *s > 60 {
+        return None;
+    }
+    Some((days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + s) as f64)
+}
+
 fn days_in_month(y: i64, m: i64) -> i64 {
     match m {
         4 | 6 | 9 | 11 => 30,

@@ -31,12 +31,12 @@
 //!   an empty list would act on every event in Zenoss, so it cannot be built.
 
 use crate::config::Config;
-use crate::decide::{decide_due, Decision, Kind};
+use crate::decide::{decide_due, Kind};
 use crate::event::Event;
 use crate::script;
 use crate::state::{self, Due, NewWork, State, StateError, What, WorkKey};
+use crate::tickets::{Answer, Request, System, Ticket};
 use crate::zenoss::{Client, Evids, ZenossError};
-use std::ffi::OsString;
 use std::path::Path;
 
 /// How long one sweep may spend running scripts before it leaves the rest to the next
@@ -94,78 +94,189 @@ pub fn horizon(cfg: &Config, now: f64) -> state::Horizon {
     }
 }
 
-/// The outcome of one run of the ticket script.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// The outcome of one attempt at a ticket.
+#[derive(Debug, Clone, PartialEq)]
 pub enum Attempt {
-    /// It printed this ticket number; the ticket is recorded.
-    Made(String),
-    /// No ticket came of it, for this reason; recording that is the caller's.
-    Failed(String),
+    /// The ticket is made and recorded.
+    Made(Ticket),
+    /// No ticket came of it, for this reason; it stays owed. `breaker`: the failure counts
+    /// towards the breaker (a 429 does not); `wait`: the earliest next try the system asked
+    /// for.
+    Failed {
+        why: String,
+        breaker: bool,
+        wait: Option<f64>,
+    },
+    /// The system refused the ticket itself (400/422): retrying cannot help, so it is
+    /// given up at once, with the system's words.
+    Refused(String),
 }
 
-/// Runs the ticket script for (evid, count) and, when it printed a ticket number, records
-/// the ticket and the acknowledgement it calls for (claimed by `ack_claim` when given).
+/// One attempt at the ticket of `r` through `sys`, exactly once: a create that may have
+/// landed (`sent_at` recorded before it was sent) is looked up by its key first. A ticket
+/// made is recorded with the acknowledgement (`ack`) and the note in Zenoss it owes,
+/// claimed by `ack_claim` when given.
 pub fn attempt_ticket(
     cfg: &Config,
     st: &mut State,
-    ev: &Event,
-    d: &Decision,
-    script: (&Path, &[OsString]),
+    sys: &dyn System,
+    r: &Request,
+    ack: bool,
     ack_claim: Option<&str>,
 ) -> Result<Attempt, StateError> {
-    let (path, args) = script;
-    let count = ev.count.unwrap_or(0);
-    let key = script::idempotency_key(&ev.evid, count);
-    let out = script::run(path, args, (&ev.evid, count, &key), cfg.scripttimeout);
+    let count = r.ev.count.unwrap_or(0);
+    let key = WorkKey::new(&r.ev.evid, What::Ticket, count);
+    if sys.can_find() {
+        if st.read(|c| state::sent_at(c, &key))?.is_some() {
+            match sys.find(r) {
+                Answer::Done(Some(t)) => {
+                    log::warn!(
+                        "evid {}: ticket {} found by its key in {} after an answer was lost: recorded, not made again",
+                        r.ev.evid,
+                        t.id,
+                        sys.name()
+                    );
+                    return record_made(cfg, st, sys, r, t, ack, ack_claim);
+                }
+                Answer::Done(None) => {}
+                other => return Ok(failed(other, "looking the ticket up by its key")),
+            }
+        }
+        let now = crate::time::now();
+        st.write_durable(|tx| state::mark_sent(tx, &key, Some(now)))?;
+    }
+    match sys.create(r) {
+        Answer::Done(t) => record_made(cfg, st, sys, r, t, ack, ack_claim),
+        Answer::Refused(why) => {
+            forget_sent(st, sys, &key)?;
+            Ok(Attempt::Refused(why))
+        }
+        other => {
+            // Only what cannot have landed clears the mark: an ambiguous answer (or a
+            // 503/409) leaves it, so the next attempt looks first.
+            let landed = matches!(
+                other,
+                Answer::Ambiguous(_)
+                    | Answer::Wait {
+                        ambiguous: true,
+                        ..
+                    }
+            );
+            if !landed {
+                forget_sent(st, sys, &key)?;
+            }
+            Ok(failed(other, "making the ticket"))
+        }
+    }
+}
+
+fn forget_sent(st: &mut State, sys: &dyn System, key: &WorkKey) -> Result<(), StateError> {
+    if sys.can_find() {
+        st.write(|tx| state::mark_sent(tx, key, None))?;
+    }
+    Ok(())
+}
+
+/// An answer that made nothing, as an attempt's failure.
+fn failed<T>(a: Answer<T>, doing: &str) -> Attempt {
     let now = crate::time::now();
-    let Some(ticket) = out.ticket() else {
-        return Ok(Attempt::Failed(out.failure(path)));
-    };
-    let (id, queue) = d
-        .customer
-        .as_ref()
-        .map(|c| (c.id.clone(), c.queue.clone()))
-        .unwrap_or_default();
+    match a {
+        Answer::Done(_) => Attempt::Failed {
+            why: format!("{doing}: no answer to act on"),
+            breaker: true,
+            wait: None,
+        },
+        Answer::Wait { secs, why, .. } => Attempt::Failed {
+            why,
+            breaker: false,
+            wait: Some(now + secs),
+        },
+        Answer::Refused(why) => Attempt::Refused(why),
+        Answer::Ambiguous(why) | Answer::Credentials(why) | Answer::Failed(why) => {
+            Attempt::Failed {
+                why,
+                breaker: true,
+                wait: None,
+            }
+        }
+    }
+}
+
+/// Records a ticket made (or found), with the acknowledgement and the note it owes; the
+/// breaker closes. A ticket the state DB will not take goes to the journal.
+fn record_made(
+    cfg: &Config,
+    st: &mut State,
+    sys: &dyn System,
+    r: &Request,
+    t: Ticket,
+    ack: bool,
+    ack_claim: Option<&str>,
+) -> Result<Attempt, StateError> {
+    let now = crate::time::now();
+    let system = (sys.name() != "script").then(|| sys.name());
     let made = state::Made {
-        evid: &ev.evid,
-        count,
-        ticket: &ticket,
-        customer: &id,
-        queue: &queue,
+        evid: &r.ev.evid,
+        count: r.ev.count.unwrap_or(0),
+        ticket: &t.id,
+        customer: &r.customer.id,
+        queue: &r.customer.queue,
+        system,
+        reference: t.reference.as_deref(),
     };
+    let note = note_text(&t, r);
     let recorded = st.write_durable(|tx| {
         state::ticket_made(tx, &made, now)?;
         if state::script_worked(tx)? {
-            log::warn!("the ticket script works again: breaker closed");
+            log::warn!("{} works again: breaker closed", system_words(cfg));
         }
-        if d.ack {
-            let ack = NewWork {
-                key: WorkKey::new(&ev.evid, What::Acknowledge, 0),
+        if ack {
+            let owed = NewWork {
+                key: WorkKey::new(&r.ev.evid, What::Acknowledge, 0),
                 event: None,
                 claimed_by: ack_claim,
                 note: None,
             };
-            state::add_pending(tx, &ack, now)?;
+            state::add_pending(tx, &owed, now)?;
+        }
+        if cfg.zenoss.is_some() {
+            let owed = NewWork {
+                key: WorkKey::new(&r.ev.evid, What::Note, made.count),
+                event: Some(note.as_bytes()),
+                claimed_by: ack_claim,
+                note: None,
+            };
+            state::add_pending(tx, &owed, now)?;
         }
         Ok(())
     });
     if let Err(e) = recorded {
-        return Err(unrecorded(&st.path, &made, &key, d.ack, e));
+        return Err(unrecorded(&st.path, &made, r.key, ack, e));
     }
-    if !out.succeeded() {
-        let status = if out.timed_out {
-            "was killed at the timeout".to_string()
-        } else {
-            out.status
-                .map_or("ended oddly".into(), |s| format!("ended with {s}"))
-        };
-        log::warn!(
-            "evid {}: {} printed ticket {ticket} but {status}; the ticket counts (a retry would make a second one)",
-            ev.evid,
-            path.display()
-        );
+    Ok(Attempt::Made(t))
+}
+
+/// The note on the event in Zenoss that says which ticket it has (SPEC section 9).
+pub fn note_text(t: &Ticket, r: &Request) -> String {
+    let mut s = format!(
+        "zenticket: ticket {} (customer {}, queue {})",
+        t.id,
+        String::from_utf8_lossy(&r.customer.id),
+        String::from_utf8_lossy(&r.customer.queue)
+    );
+    if let Some(link) = &t.link {
+        s.push(' ');
+        s.push_str(link);
     }
-    Ok(Attempt::Made(ticket))
+    s
+}
+
+/// How the log names what makes tickets: "the ticket script", or the system.
+pub fn system_words(cfg: &Config) -> String {
+    match &cfg.system {
+        None => "the ticket script".to_string(),
+        Some(s) => format!("the ticket system ({})", s.kind.name()),
+    }
 }
 
 /// The script made a ticket and the state DB would not take it: the ticket must not be
@@ -192,13 +303,29 @@ pub fn attempt_failed(
     st: &mut State,
     k: &WorkKey,
     why: &str,
+    wait: Option<f64>,
 ) -> Result<(), StateError> {
     let now = crate::time::now();
     st.write(|tx| {
         let before = state::attempts(tx, k)?;
-        let next = now + backoff(before, cfg.retrydelay, cfg.retrymaxdelay) as f64;
+        let next = wait.unwrap_or(now + backoff(before, cfg.retrydelay, cfg.retrymaxdelay) as f64);
         state::failed(tx, k, why, next, now)
     })
+}
+
+/// Gives one piece of work up now (the ticket system refused it): kept with the reason
+/// for `state --given-up`, raised in Zenoss by the next sweep, put back by `requeue`.
+pub fn give_up_now(st: &mut State, k: &WorkKey, why: &str) -> Result<(), StateError> {
+    let now = crate::time::now();
+    st.write(|tx| state::give_up(tx, k, why, now))?;
+    log::error!(
+        "evid {}: giving up on {} at once: {why}; kept: `zenticket-hook state --given-up` lists \
+         it, `zenticket-hook requeue --evid {}` tries again once the mapping is fixed",
+        k.evid,
+        k.what,
+        k.evid
+    );
+    Ok(())
 }
 
 /// The ticket script failed (no number, a timeout, cannot run): one more in a row. Opens
@@ -209,11 +336,17 @@ pub fn script_failed(cfg: &Config, st: &mut State, why: &str) -> Result<(), Stat
     let (b, opened) =
         st.write(|tx| state::script_failed(tx, now, |n| breaker_opens(n, breakafter)))?;
     if opened {
+        let what = system_words(cfg);
         log::error!(
-            "the ticket script failed {} times in a row (last: {why}): breaker open, hooks now \
-             defer tickets to `zenticket-hook sweep`, which tries one each run until the script \
+            "{what} failed {} times in a row (last: {why}): breaker open, hooks now \
+             defer tickets to `zenticket-hook sweep`, which tries one each run until {} \
              works again",
-            b.failures
+            b.failures,
+            if cfg.system.is_none() {
+                "the script"
+            } else {
+                "it"
+            }
         );
     }
     Ok(())
@@ -245,7 +378,33 @@ pub fn settle_one(
         }
         Err(e) => {
             let why = e.to_string();
-            attempt_failed(cfg, st, &key, &why)?;
+            attempt_failed(cfg, st, &key, &why, None)?;
+            Ok(Settled::Owed(why))
+        }
+    }
+}
+
+/// Writes the ticket's note owed on an event (`write_log`); the pending row is removed
+/// when it worked and released for `sweep` when it did not.
+pub fn write_note(
+    cfg: &Config,
+    st: &mut State,
+    z: &Client,
+    evid: &str,
+    count: i64,
+) -> Result<Settled, StateError> {
+    let key = WorkKey::new(evid, What::Note, count);
+    let Some(text) = st.read(|c| state::pending_event(c, &key))? else {
+        return Ok(Settled::Done);
+    };
+    match z.write_log(evid, &String::from_utf8_lossy(&text)) {
+        Ok(()) => {
+            st.write(|tx| state::done(tx, &key))?;
+            Ok(Settled::Done)
+        }
+        Err(e) => {
+            let why = e.to_string();
+            attempt_failed(cfg, st, &key, &why, None)?;
             Ok(Settled::Owed(why))
         }
     }
@@ -255,38 +414,6 @@ fn change(z: &Client, what: What, evids: &Evids) -> Result<u64, ZenossError> {
     match what {
         What::Acknowledge => z.acknowledge(evids),
         _ => z.close(evids),
-    }
-}
-
-/// The clear script's argv: `-ticket N` and then the ticket script's.
-pub fn clear_args(
-    cfg: &Config,
-    ev: &Event,
-    ticket: &str,
-    customer: Option<&[u8]>,
-    queue: Option<&[u8]>,
-) -> Vec<OsString> {
-    let collector = cfg.collector.clone().unwrap_or_else(script::fqdn);
-    let ctx = script::Context {
-        customer_id: customer.unwrap_or(b""),
-        queue: queue.unwrap_or(b""),
-        collector: &collector,
-        note_title: &cfg.notetitle,
-    };
-    let mut args: Vec<OsString> = vec!["-ticket".into(), ticket.into()];
-    args.extend(script::argv(ev, &ctx).0);
-    args
-}
-
-/// Runs the clear script; success is exit status 0 (its output is not read).
-pub fn run_clear(cfg: &Config, path: &Path, ev: &Event, args: &[OsString]) -> Result<(), String> {
-    let count = ev.count.unwrap_or(0);
-    let key = format!("{}-clear", script::idempotency_key(&ev.evid, count));
-    let out = script::run(path, args, (&ev.evid, count, &key), cfg.scripttimeout);
-    if out.succeeded() {
-        Ok(())
-    } else {
-        Err(out.failure(path))
     }
 }
 
@@ -389,6 +516,44 @@ pub fn requeue(g: &crate::run::Global, evid: Option<&str>) -> Result<String, cra
     Ok(line)
 }
 
+/// The customer a stored row was routed to (its section's `body` found by id and queue).
+pub fn customer_of(cfg: &Config, row: Option<&state::Row>) -> crate::config::Customer {
+    let id = row.and_then(|r| r.customer.clone()).unwrap_or_default();
+    let queue = row.and_then(|r| r.queue.clone()).unwrap_or_default();
+    cfg.customers
+        .iter()
+        .find(|c| c.id == id && c.queue == queue)
+        .cloned()
+        .unwrap_or(crate::config::Customer {
+            section: String::new(),
+            id,
+            queue,
+            groups: Vec::new(),
+            body: None,
+        })
+}
+
+/// A recorded ticket, as the systems take it.
+pub fn as_ticket(t: &state::Recorded) -> Ticket {
+    Ticket {
+        id: t.id.clone(),
+        reference: t.reference.clone(),
+        link: None,
+    }
+}
+
+/// What a ticket is told when its event clears: when, and the event's summary.
+pub fn clear_text(ev: &Event) -> String {
+    let when = ev.last_epoch().map_or_else(
+        || crate::time::log_format(crate::time::now()),
+        crate::time::log_format,
+    );
+    format!(
+        "zenticket: the event cleared in Zenoss at {when}: {}",
+        String::from_utf8_lossy(ev.summary.as_deref().unwrap_or(b""))
+    )
+}
+
 /// What one round of retries did, for the sweep's summary.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Tally {
@@ -457,6 +622,8 @@ impl Retrier<'_> {
                 .collect();
             self.settle(what, rows)?;
         }
+        let notes = settles.into_iter().filter(|d| d.key.what == What::Note);
+        self.notes(notes.collect())?;
         Ok(())
     }
 
@@ -522,6 +689,11 @@ impl Retrier<'_> {
 
     /// A failed attempt: retried later, or given up once out of tries or time.
     fn fail(&mut self, d: &Due, why: &str) -> Result<(), StateError> {
+        self.fail_until(d, why, None)
+    }
+
+    /// The same, not retried before `wait` when the system asked for that.
+    fn fail_until(&mut self, d: &Due, why: &str, wait: Option<f64>) -> Result<(), StateError> {
         let attempts = d.attempts + 1;
         let age = self.now - d.created;
         let k = &d.key;
@@ -529,8 +701,9 @@ impl Retrier<'_> {
             let reason = format!("after {attempts} attempt(s) over {age:.0}s: {why}");
             self.abandon(k, &reason)?;
         } else {
-            let next =
-                self.now + backoff(d.attempts, self.cfg.retrydelay, self.cfg.retrymaxdelay) as f64;
+            let next = wait.unwrap_or(
+                self.now + backoff(d.attempts, self.cfg.retrydelay, self.cfg.retrymaxdelay) as f64,
+            );
             let now = self.now;
             self.st.write(|tx| state::failed(tx, k, why, next, now))?;
             log::warn!(
@@ -606,23 +779,27 @@ impl Retrier<'_> {
             self.tally.succeeded += 1;
             return Ok(());
         }
-        let Some(path) = self.cfg.ticketscript.clone() else {
-            return self.fail(d, "no ticketscript in [GENERAL]");
-        };
         let Some(c) = decision.customer.as_ref() else {
             return self.fail(d, "no customer section");
         };
-        let ctx = script::Context {
-            customer_id: &c.id,
-            queue: &c.queue,
+        let sys = match crate::tickets::for_config(self.cfg) {
+            Ok(sys) => sys,
+            Err(why) => return self.fail(d, &why),
+        };
+        let full_key = script::idempotency_key(&k.evid, k.count);
+        let r = crate::tickets::Request {
+            ev: &ev,
+            customer: c,
             collector: &collector,
             note_title: &self.cfg.notetitle,
+            key: &full_key,
+            event_url: crate::tickets::event_url(self.cfg, &k.evid),
         };
-        let (args, _) = script::argv(&ev, &ctx);
-        match attempt_ticket(self.cfg, self.st, &ev, &decision, (&path, &args), None)? {
+        match attempt_ticket(self.cfg, self.st, sys.as_ref(), &r, decision.ack, None)? {
             Attempt::Made(ticket) => {
                 log::info!(
-                    "ticket {ticket} for evid {} (customer {}, queue {}) on attempt {}",
+                    "ticket {} for evid {} (customer {}, queue {}) on attempt {}",
+                    ticket.id,
                     k.evid,
                     String::from_utf8_lossy(&c.id),
                     String::from_utf8_lossy(&c.queue),
@@ -631,18 +808,22 @@ impl Retrier<'_> {
                 self.tally.succeeded += 1;
                 Ok(())
             }
-            Attempt::Failed(why) => {
-                script_failed(self.cfg, self.st, &why)?;
-                self.fail(d, &why)
+            Attempt::Failed { why, breaker, wait } => {
+                if breaker {
+                    script_failed(self.cfg, self.st, &why)?;
+                }
+                self.fail_until(d, &why, wait)
+            }
+            Attempt::Refused(why) => {
+                give_up_now(self.st, k, &why)?;
+                self.tally.given_up += 1;
+                Ok(())
             }
         }
     }
 
     fn retry_clear(&mut self, d: &Due) -> Result<(), StateError> {
         let k = &d.key;
-        let Some(path) = self.cfg.clearscript.clone() else {
-            return self.forget(k);
-        };
         let Some(ev) = Self::stored_event(d) else {
             return self.fail(d, "the stored event is missing or damaged");
         };
@@ -655,27 +836,67 @@ impl Retrier<'_> {
             return self.forget(k);
         };
         let row = self.st.row(&k.evid)?;
-        let customer = row.as_ref().and_then(|r| r.customer.clone());
-        let queue = row.as_ref().and_then(|r| r.queue.clone());
-        let args = clear_args(
-            self.cfg,
-            &ev,
-            &ticket,
-            customer.as_deref(),
-            queue.as_deref(),
-        );
-        match run_clear(self.cfg, &path, &ev, &args) {
-            Ok(()) => {
+        let customer = customer_of(self.cfg, row.as_ref());
+        let collector = self.cfg.collector.clone().unwrap_or_else(script::fqdn);
+        let full_key = script::idempotency_key(&k.evid, k.count);
+        let r = crate::tickets::Request {
+            ev: &ev,
+            customer: &customer,
+            collector: &collector,
+            note_title: &self.cfg.notetitle,
+            key: &full_key,
+            event_url: crate::tickets::event_url(self.cfg, &k.evid),
+        };
+        let sys = match crate::tickets::for_ticket(self.cfg, &ticket) {
+            Ok(Some(sys)) => sys,
+            Ok(None) => return self.forget(k),
+            Err(why) => return self.fail(d, &why),
+        };
+        match sys.clear(&as_ticket(&ticket), &r, &clear_text(&ev)) {
+            Answer::Done(_) => {
                 self.forget(k)?;
                 log::info!(
-                    "evid {}: clear script ran for ticket {ticket} on a retry",
-                    k.evid
+                    "evid {}: clear of ticket {} done on a retry ({})",
+                    k.evid,
+                    ticket.id,
+                    sys.name()
                 );
                 self.tally.succeeded += 1;
                 Ok(())
             }
-            Err(why) => self.fail(d, &why),
+            Answer::Refused(why) => {
+                give_up_now(self.st, k, &why)?;
+                self.tally.given_up += 1;
+                Ok(())
+            }
+            Answer::Wait { secs, why, .. } => self.fail_until(d, &why, Some(self.now + secs)),
+            Answer::Ambiguous(why) | Answer::Credentials(why) | Answer::Failed(why) => {
+                self.fail(d, &why)
+            }
         }
+    }
+
+    /// Writes the owed notes on events in Zenoss, one call each (each says its own ticket).
+    fn notes(&mut self, rows: Vec<Due>) -> Result<(), StateError> {
+        let Some(z) = self.zenoss else {
+            return Ok(());
+        };
+        for d in rows {
+            let (me, h) = (self.me.clone(), self.horizon());
+            if !self.st.write(|tx| state::claim(tx, &d.key, &me, &h))? {
+                continue;
+            }
+            self.tally.retried += 1;
+            let text = String::from_utf8_lossy(d.event.as_deref().unwrap_or(b"")).into_owned();
+            match z.write_log(&d.key.evid, &text) {
+                Ok(()) => {
+                    self.forget(&d.key)?;
+                    self.tally.succeeded += 1;
+                }
+                Err(e) => self.fail(&d, &e.to_string())?,
+            }
+        }
+        Ok(())
     }
 
     /// Acknowledges or closes what is owed, at most 500 evids a call.

@@ -224,6 +224,12 @@ impl Client {
         }
     }
 
+    /// Adds a note to an event's log (`write_log`; Zenoss passes it through clean_html).
+    pub fn write_log(&self, evid: &str, message: &str) -> Result<(), ZenossError> {
+        self.call("write_log", json!({"evid": evid, "message": message}))
+            .map(|_| ())
+    }
+
     /// Raises (or, with severity `Clear`, clears) an event in Zenoss: all six arguments,
     /// since 4.2 requires `evclass`; severity by name. Zenoss deduplicates on device,
     /// component, event class, severity and summary, so a summary that stays the same per
@@ -397,11 +403,20 @@ fn transport(t: ureq::Transport) -> ZenossError {
 }
 
 fn tls_config(cfg: &ZenossConfig) -> Result<rustls::ClientConfig, ZenossError> {
+    tls(cfg.verifytls, cfg.cafile.as_deref()).map_err(ZenossError::Config)
+}
+
+/// The TLS settings every HTTP client of the tool uses: the web's roots plus `cafile`, or
+/// with `verifytls: false` any certificate.
+pub(crate) fn tls(
+    verifytls: bool,
+    cafile: Option<&std::path::Path>,
+) -> Result<rustls::ClientConfig, String> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
-        .map_err(|e| ZenossError::Config(e.to_string()))?;
-    if !cfg.verifytls {
+        .map_err(|e| e.to_string())?;
+    if !verifytls {
         return Ok(builder
             .dangerous()
             .with_custom_certificate_verifier(Arc::new(NoVerify(provider)))
@@ -409,16 +424,13 @@ fn tls_config(cfg: &ZenossConfig) -> Result<rustls::ClientConfig, ZenossError> {
     }
     let mut roots = rustls::RootCertStore::empty();
     roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
-    if let Some(ca) = &cfg.cafile {
+    if let Some(ca) = cafile {
         use rustls_pki_types::pem::PemObject;
-        let certs = rustls_pki_types::CertificateDer::pem_file_iter(ca)
-            .map_err(|e| ZenossError::Config(format!("cafile {}: {e}", ca.display())))?;
+        let bad = |e: &dyn std::fmt::Display| format!("cafile {}: {e}", ca.display());
+        let certs = rustls_pki_types::CertificateDer::pem_file_iter(ca).map_err(|e| bad(&e))?;
         for cert in certs {
-            let cert =
-                cert.map_err(|e| ZenossError::Config(format!("cafile {}: {e}", ca.display())))?;
-            roots
-                .add(cert)
-                .map_err(|e| ZenossError::Config(format!("cafile {}: {e}", ca.display())))?;
+            let cert = cert.map_err(|e| bad(&e))?;
+            roots.add(cert).map_err(|e| bad(&e))?;
         }
     }
     Ok(builder.with_root_certificates(roots).with_no_client_auth())
@@ -474,7 +486,7 @@ impl rustls::client::danger::ServerCertVerifier for NoVerify {
 }
 
 /// Standard base64, for the Basic auth header (one small function beats a crate).
-fn base64(data: &[u8]) -> String {
+pub(crate) fn base64(data: &[u8]) -> String {
     const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
     for chunk in data.chunks(3) {

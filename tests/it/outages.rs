@@ -144,8 +144,8 @@ fn work_past_its_window_is_given_up_listed_raised_once_and_requeued() {
         .stdout("requeued 1 piece(s) of given-up work of evid win-1\n");
     assert_eq!(
         sweep(&t)["succeeded"],
-        2,
-        "the ticket and its acknowledgement"
+        3,
+        "the ticket, its acknowledgement and its note"
     );
     assert_eq!(lines(&t, "made.txt"), lines(&t, "attempts.txt")[..1]);
     assert_eq!(

@@ -19,7 +19,11 @@ fn a_ticket_is_acknowledged_with_the_exact_request() {
         assert_eq!(j["decision"], "ticket");
         assert_eq!(j["ack"], "done");
         let calls = z.calls();
-        assert_eq!(calls.len(), 1, "{calls:?}");
+        assert_eq!(
+            calls.len(),
+            2,
+            "the acknowledgement, then the ticket's note: {calls:?}"
+        );
         let c = &calls[0];
         assert_eq!(c.path, "/zport/dmd/evconsole_router");
         assert_eq!(c.header("content-type"), Some("application/json"));
@@ -32,6 +36,12 @@ fn a_ticket_is_acknowledged_with_the_exact_request() {
             c.data,
             serde_json::json!({"evids": ["ack-1"]}),
             "no timeout, no params"
+        );
+        assert_eq!(calls[1].body["method"], "write_log");
+        assert_eq!(
+            calls[1].data,
+            serde_json::json!({"evid": "ack-1",
+                "message": "zenticket: ticket 1001 (customer nnl-00000, queue Front Line)"})
         );
         assert_eq!(z.event("ack-1").unwrap().state, 1, "acknowledged in Zenoss");
         assert!(out.state()[0]["pending"].as_array().unwrap().is_empty());
@@ -51,7 +61,11 @@ fn an_acknowledged_event_whose_count_rose_is_ticketed_but_not_acknowledged_again
         .args(["--event-state", "1"])
         .run();
     again.status(0).decision("ticket");
-    assert_eq!(z.methods(), ["acknowledge"]);
+    assert_eq!(
+        z.methods(),
+        ["acknowledge", "write_log", "write_log"],
+        "one note per ticket, one acknowledgement"
+    );
 }
 
 #[test]
@@ -86,7 +100,7 @@ fn autoclear_closes_an_old_event_whatever_else_was_decided() {
     assert_eq!(j["decision"], "ticket");
     assert_eq!(j["autoclear"], true);
     assert_eq!(j["close"], "done");
-    assert_eq!(z.methods(), ["acknowledge", "close"]);
+    assert_eq!(z.methods(), ["acknowledge", "close", "write_log"]);
 }
 
 #[test]
@@ -210,7 +224,7 @@ fn fetched_vs_given(version: Version) {
         .args(["--severity", "4", "--json"])
         .run();
     fetched.status(0);
-    assert_eq!(z.methods(), ["detail", "acknowledge"]);
+    assert_eq!(z.methods(), ["detail", "acknowledge", "write_log"]);
     assert_eq!(z.calls()[0].data, serde_json::json!({"evid": ev.evid}));
     // The same event given as options, as a notification with text would render it.
     let given = Test::new()

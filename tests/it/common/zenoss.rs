@@ -75,6 +75,8 @@ pub struct ZEvent {
     pub groups: Vec<String>,
     pub first_time: f64,
     pub last_time: f64,
+    /// The event's log: notes added with `write_log`.
+    pub notes: Vec<String>,
 }
 
 impl ZEvent {
@@ -97,6 +99,7 @@ impl ZEvent {
             groups: vec!["/Network".into()],
             first_time: 1_700_000_000.0,
             last_time: 1_700_000_600.0,
+            notes: Vec::new(),
         }
     }
 }
@@ -541,6 +544,18 @@ fn answer(
                 exception(&s, "No event class found")
             } else {
                 json!({"success": true, "evid": "0242ac11-0000-0000-0000-000000000001"})
+            }
+        }
+        // zep.py `write_log`: the note goes through clean_html, onto the event's log.
+        "write_log" => {
+            let evid = data["evid"].as_str().unwrap_or("").to_string();
+            let message = data["message"].as_str().unwrap_or("").to_string();
+            match s.events.get_mut(&evid) {
+                Some(ev) => {
+                    ev.notes.push(message);
+                    json!({"success": true})
+                }
+                None => exception(&s, "ServiceResponseError: Not Found"),
             }
         }
         "detail" => {

@@ -1,0 +1,150 @@
+//! Any webhook: `POST {url}` with `Idempotency-Key: "{key}"` (a structured-field string,
+//! as draft-ietf-httpapi-idempotency-key-header says), the receiver deduplicating by it;
+//! every retry resends the same key and the byte-identical body (the body is rendered from
+//! the event as recorded, keys sorted). 409 (the first still in progress) waits; 422 (the
+//! key reused with another body) gives up with the reason.
+
+use super::http::{Http, Lost, Reply};
+use super::{body_for, classify, Answer, Request, System, Ticket};
+use crate::config::system::{OnClear, SystemConfig};
+use serde_json::{Map, Value};
+
+pub struct Webhook<'a> {
+    pub cfg: &'a SystemConfig,
+    pub http: Http,
+}
+
+const NAME: &str = "webhook";
+
+fn answer(r: Result<Reply, Lost>) -> Answer<Value> {
+    match r {
+        Ok(reply) => {
+            let wait = super::retry_after(
+                reply.retry_after.as_deref(),
+                reply.ratelimit_reset.as_deref(),
+                crate::time::now(),
+            );
+            classify(reply.status, wait, &reply.body, NAME)
+        }
+        Err(Lost::NotSent(m)) => Answer::Failed(format!("cannot reach the {NAME}: {m}")),
+        Err(Lost::Unanswered(m)) => Answer::Ambiguous(format!("no answer from the {NAME}: {m}")),
+    }
+}
+
+/// The value at a dotted path (`ticket`, `data.id`) as text: a string, or a number.
+pub fn field(v: &Value, path: &str) -> Option<String> {
+    let mut at = v;
+    for part in path.split('.') {
+        at = at.get(part)?;
+    }
+    match at {
+        Value::String(s) if !s.trim().is_empty() => Some(s.trim().to_string()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+impl Webhook<'_> {
+    fn body(&self, r: &Request) -> Result<Value, String> {
+        let default: Map<String, Value> = super::placeholders(r)
+            .keys()
+            .map(|k| (k.clone(), Value::String(format!("{{{k}}}"))))
+            .collect();
+        body_for(Value::Object(default), self.cfg, r)
+    }
+
+    fn post(&self, url: &str, key: &str, body: &Value) -> Answer<Value> {
+        let header = format!("\"{}\"", super::system_key(key));
+        let bytes = body.to_string();
+        answer(self.http.send(
+            "POST",
+            url,
+            &[("Idempotency-Key", &header)],
+            Some(bytes.as_bytes()),
+        ))
+    }
+}
+
+impl System for Webhook<'_> {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    fn create(&self, r: &Request) -> Answer<Ticket> {
+        let body = match self.body(r) {
+            Ok(b) => b,
+            Err(e) => return Answer::Refused(format!("the body cannot be made: {e}")),
+        };
+        match self.post(&self.cfg.url, r.key, &body) {
+            Answer::Done(v) => match field(&v, &self.cfg.ticketfield) {
+                Some(id) => Answer::Done(Ticket {
+                    id,
+                    reference: None,
+                    link: None,
+                }),
+                None => Answer::Ambiguous(format!(
+                    "the {NAME} answered without a ticket in `{}`: {}",
+                    self.cfg.ticketfield,
+                    crate::log::clip(&v.to_string(), 200)
+                )),
+            },
+            other => other.map(|_| Ticket {
+                id: String::new(),
+                reference: None,
+                link: None,
+            }),
+        }
+    }
+
+    fn clear(&self, t: &Ticket, r: &Request, text: &str) -> Answer<bool> {
+        if self.cfg.onclear == OnClear::Nothing {
+            return Answer::Done(false);
+        }
+        let mut body = match self.body(r) {
+            Ok(Value::Object(m)) => m,
+            Ok(_) => Map::new(),
+            Err(e) => return Answer::Refused(format!("the body cannot be made: {e}")),
+        };
+        body.insert("event".into(), Value::String("clear".into()));
+        body.insert("ticket".into(), Value::String(t.id.clone()));
+        body.insert("note".into(), Value::String(text.to_string()));
+        if self.cfg.onclear == OnClear::Resolve {
+            body.insert("resolve".into(), Value::Bool(true));
+        }
+        let url = self.cfg.clearurl.as_deref().unwrap_or(&self.cfg.url);
+        let key = format!("{}-clear", r.key);
+        match self.post(url, &key, &Value::Object(body)) {
+            Answer::Ambiguous(m) => Answer::Failed(m),
+            other => other.map(|_| true),
+        }
+    }
+
+    fn preview(&self, r: &Request) -> Result<String, String> {
+        let body = self.body(r)?;
+        Ok(format!(
+            "POST {}\nIdempotency-Key: \"{}\"\n{}",
+            self.cfg.url,
+            super::system_key(r.key),
+            serde_json::to_string_pretty(&body).unwrap_or_default()
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    #[test]
+    fn the_ticket_field() {
+        let v = json!({"ticket": "T-1", "data": {"id": 42, "empty": " "}});
+        let table = [
+            ("ticket", Some("T-1")),
+            ("data.id", Some("42")),
+            ("data.empty", None),
+            ("nope", None),
+        ];
+        for (path, want) in table {
+            assert_eq!(super::field(&v, path).as_deref(), want, "{path}");
+        }
+    }
+}
