@@ -2,6 +2,9 @@
 //! Zenoss replies go in; the real binary runs as a process; decision, argv, log and calls
 //! come out to be asserted.
 
+pub mod http;
+pub mod servicenow;
+pub mod webhook;
 pub mod zenoss;
 
 use serde_json::Value;
@@ -227,6 +230,13 @@ impl Test {
             "--event-state",
             &state.to_string(),
         ])
+    }
+
+    /// Appends a section (a ticket system's, say) to the config.
+    pub fn section(mut self, text: &str) -> Test {
+        self.config.push('\n');
+        self.config.push_str(text);
+        self
     }
 
     /// Adds `line` (a `key: value`) to [GENERAL], whatever the config.
@@ -532,6 +542,28 @@ pub fn text(args: &[Vec<u8>]) -> Vec<String> {
 
 pub fn os(b: &[u8]) -> OsString {
     OsString::from_vec(b.to_vec())
+}
+
+/// The idempotency key of (evid, count) as a ticket system sees it (SPEC section 8):
+/// `zt-` and the FNV-1a hash of evid, NUL and count, then the count and the evid, with
+/// every character outside `A-Za-z0-9._-` made `_`, cut to 100 characters.
+pub fn key_of(evid: &str, count: i64) -> String {
+    let mut h: u64 = 0xcbf29ce484222325;
+    for b in evid.bytes().chain([0]).chain(count.to_string().bytes()) {
+        h ^= b as u64;
+        h = h.wrapping_mul(0x100000001b3);
+    }
+    format!("zt-{h:016x}-{count}-{evid}")
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || ".-_".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .take(100)
+        .collect()
 }
 
 /// Runs SQL on a test's state DB (to age rows, as if time had passed).
