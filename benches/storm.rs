@@ -5,6 +5,8 @@
 //! database at the same concurrency.
 //!
 //!     cargo bench --bench storm             # CALLS=10000 CONCURRENCY=32 by default
+//!     SYSTEM=servicenow cargo bench --bench storm   # the ServiceNow adapter and its test
+//!                                                   # server in place of the script
 //!
 //! Targets: at least 500 events/s, p99 under 100 ms, no `database is locked` ever.
 //!
@@ -16,6 +18,12 @@
 mod common;
 
 // The test server is shared with the tests; a bench uses only part of it.
+#[allow(dead_code)]
+#[path = "../tests/it/common/http.rs"]
+mod http;
+#[allow(dead_code)]
+#[path = "../tests/it/common/servicenow.rs"]
+mod servicenow;
 #[allow(dead_code)]
 #[path = "../tests/it/common/zenoss.rs"]
 mod zenoss;
@@ -127,10 +135,17 @@ fn main() {
 
     let z = zenoss::Zenoss::start(zenoss::Version::V6);
     let conf = d.join("zenticket.conf");
+    // SYSTEM=servicenow: tickets through the adapter to the ServiceNow test server.
+    let sn = (std::env::var("SYSTEM").as_deref() == Ok("servicenow"))
+        .then(servicenow::ServiceNow::start);
+    let (general_extra, system_section) = match &sn {
+        Some(sn) => ("ticketsystem: servicenow\n".to_string(), sn.section()),
+        None => (String::new(), String::new()),
+    };
     std::fs::write(
         &conf,
         format!(
-            "[GENERAL]\nticketscript: {}\nstatedb: {d}/zenticket.db\nlogfile: {d}/zenticket.log\ncollector: bench.example.com\n\n[LAB]\nid: nnl-00000\nqueue: Front Line\ngroup1: /Network\n\n{}",
+            "[GENERAL]\n{general_extra}ticketscript: {}\nstatedb: {d}/zenticket.db\nlogfile: {d}/zenticket.log\ncollector: bench.example.com\n\n[LAB]\nid: nnl-00000\nqueue: Front Line\ngroup1: /Network\n\n{}\n{system_section}",
             script.display(),
             z.section().replace("timeout: 2", "timeout: 10"),
             d = d.display()
@@ -236,9 +251,27 @@ fn main() {
         std::fs::read_to_string(d.join("zenticket.log"))
             .unwrap_or_default()
             .lines()
-            .filter(|l| l.contains(" INFO zen.zenticket: ticket 42 "))
+            .filter(|l| l.contains(" INFO zen.zenticket: ticket 42 ")
+                || l.contains(" INFO zen.zenticket: ticket INC"))
             .count()
     );
+    if let Some(sn) = &sn {
+        let incidents = sn.incidents();
+        let keys: std::collections::BTreeSet<String> = incidents
+            .iter()
+            .map(|i| i["correlation_id"].as_str().unwrap_or("").to_string())
+            .collect();
+        println!(
+            "  ServiceNow: {} incidents, {} distinct keys (one per count increase)",
+            incidents.len(),
+            keys.len()
+        );
+        assert_eq!(
+            incidents.len(),
+            keys.len(),
+            "never two incidents for one key"
+        );
+    }
     let rss: Vec<u64> = std::fs::read_to_string(d.join("rss.txt"))
         .unwrap_or_default()
         .lines()

@@ -142,6 +142,28 @@ pub fn check_config_cmd(g: &crate::run::Global) -> Result<(), crate::run::Failur
         eprintln!("warning: {w}");
     }
     let _ = check_config(&mut std::io::stdout().lock(), &cfg, g.json);
+    // A `{name:int}` of a value the config fixes (the customer's id, ...) that is no
+    // integer is an error now; one of the event's values can only fail per event.
+    let fixed = |e: &str| {
+        crate::tickets::FIXED
+            .iter()
+            .any(|f| e.contains(&format!("{{{f}:int}}")))
+    };
+    let bad: Vec<String> = sample_requests(&cfg)
+        .into_iter()
+        .filter_map(|(section, r)| {
+            r.err()
+                .filter(|e| fixed(e))
+                .map(|e| format!("[{section}] body: {e}"))
+        })
+        .collect();
+    if !bad.is_empty() {
+        return Err(crate::run::Failure::usage(format!(
+            "{}: {}",
+            path.display(),
+            bad.join("; ")
+        )));
+    }
     // Every mode that writes refuses this DB: say so now, not at the first event.
     if let Some(why) = crate::netfs::refusal(&cfg.statedb) {
         return Err(crate::run::Failure::usage(format!(
@@ -192,7 +214,10 @@ pub fn check_config(out: &mut dyn Write, cfg: &Config, json: bool) -> std::io::R
     }
     let or = |v: Option<String>, none: &str| v.unwrap_or_else(|| none.to_string());
     writeln!(out, "config {path}: OK")?;
-    let script = cfg.ticketscript.as_ref().map(|p| p.display().to_string());
+    let script = match &cfg.system {
+        Some(sc) => Some(format!("(not used: ticketsystem {})", sc.kind.name())),
+        None => cfg.ticketscript.as_ref().map(|p| p.display().to_string()),
+    };
     writeln!(
         out,
         "ticketscript {}",
@@ -230,7 +255,81 @@ pub fn check_config(out: &mut dyn Write, cfg: &Config, json: bool) -> std::io::R
             groups.join(" ")
         )?;
     }
+    system_bodies(out, cfg)
+}
+
+/// With a ticket system: which, where the key goes, and per customer section the request
+/// a sample event would send (secrets are never part of it: they go in headers).
+fn system_bodies(out: &mut dyn Write, cfg: &Config) -> std::io::Result<()> {
+    let Some(sc) = &cfg.system else {
+        return Ok(());
+    };
+    use crate::config::system::{Kind, OnClear};
+    let key_goes = match sc.kind {
+        Kind::ServiceNow => "correlation_id (looked up there after a lost answer)",
+        Kind::Webhook => "the Idempotency-Key header (the receiver deduplicates)",
+        _ => "(not built)",
+    };
+    let onclear = match sc.onclear {
+        OnClear::Comment => "comment",
+        OnClear::Resolve => "resolve",
+        OnClear::Nothing => "nothing",
+    };
+    writeln!(
+        out,
+        "\nticketsystem {} at {}; the key goes in {key_goes}; onclear: {onclear}",
+        sc.kind.name(),
+        sc.url
+    )?;
+    for (section, req) in sample_requests(cfg) {
+        match req {
+            Ok(req) => writeln!(out, "[{section}] would send, for a sample event:\n{req}")?,
+            Err(e) => writeln!(out, "[{section}] cannot make its request: {e}")?,
+        }
+    }
     Ok(())
+}
+
+/// Per customer section, the request its tickets would make for a sample event, or why
+/// none can be made (a `{name:int}` of a value that is no integer, say).
+pub fn sample_requests(cfg: &Config) -> Vec<(String, Result<String, String>)> {
+    let sys = match crate::tickets::for_config(cfg) {
+        Ok(sys) => sys,
+        Err(e) => return vec![("ticketsystem".into(), Err(e))],
+    };
+    let ev = crate::event::Event {
+        evid: "sample-evid".into(),
+        count: Some(1),
+        event_state: Some(0),
+        severity: Some(4),
+        device: Some(b"router1".to_vec()),
+        ip_address: Some(b"10.0.0.1".to_vec()),
+        component: Some(b"Gi0/1".to_vec()),
+        summary: Some(b"Interface Gi0/1 down".to_vec()),
+        message: Some(b"ifOperStatus=2".to_vec()),
+        ..Default::default()
+    };
+    let key = crate::script::idempotency_key(&ev.evid, 1);
+    let collector = cfg.collector.clone().unwrap_or_default();
+    cfg.customers
+        .iter()
+        .map(|c| {
+            let groups = c.groups.iter().map(|(_, g)| lossy(g)).collect::<Vec<_>>();
+            let ev = crate::event::Event {
+                device_groups: Some(groups.join("|").into_bytes()),
+                ..ev.clone()
+            };
+            let r = crate::tickets::Request {
+                ev: &ev,
+                customer: c,
+                collector: &collector,
+                note_title: &cfg.notetitle,
+                key: &key,
+                event_url: crate::tickets::event_url(cfg, &ev.evid),
+            };
+            (c.section.clone(), sys.preview(&r))
+        })
+        .collect()
 }
 
 /// `state`: a line per evid and one per piece of owed work, or with `json` one array.

@@ -1718,6 +1718,16 @@ pub mod journal {
                 ("T\te\t1\t4711\t63\t71\tk\tA", Some(Some(true))),
                 ("T\te\t1\t4711\t63\t71\tk\t-", Some(Some(false))),
                 ("T\te\t1\t4711\t63\t71\tk\tX", None),
+                (
+                    "T\te\t1\tINC1\t63\t71\tk\tA\tservicenow\t6162",
+                    Some(Some(true)),
+                ),
+                (
+                    "T\te\t1\tINC1\t63\t71\tk\t-\tservicenow\t-",
+                    Some(Some(false)),
+                ),
+                ("T\te\t1\tINC1\t63\t71\tk\tA\tserv ice\t6162", None),
+                ("T\te\t1\tINC1\t63\t71\tk\tA\tservicenow\t616", None),
                 ("T\te\t1\t4711\t6\t71\tk", None),
                 ("T\te\t-1\t4711\t63\t71\tk", None),
                 ("T\t\t1\t4711\t63\t71\tk", None),

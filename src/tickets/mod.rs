@@ -281,6 +281,9 @@ pub fn retry_after(retry: Option<&str>, reset: Option<&str>, now: f64) -> Option
     crate::time::parse(r).ok().map(|t| (t - now).max(0.0))
 }
 
+/// The placeholders whose values the config fixes, not the event.
+pub const FIXED: &[&str] = &["customer", "queue", "section", "collector", "notetitle"];
+
 /// The values a `body` template's placeholders take for one ticket.
 pub fn placeholders(r: &Request) -> Map<String, Value> {
     let text =

@@ -329,3 +329,42 @@ fn fifty_hooks_for_twenty_evids_make_one_incident_per_count() {
         assert_eq!(has(2), i < 10, "many-{i}: {keys:?}");
     }
 }
+
+#[test]
+fn check_config_shows_the_system_and_each_customers_request_and_names_body_errors() {
+    let sn = ServiceNow::start();
+    let t = snow(&sn);
+    let out = t.clone().args(["check-config"]).run();
+    out.status(0);
+    out.stdout_has(&format!(
+        "\nticketsystem servicenow at {}; the key goes in correlation_id (looked up there after \
+         a lost answer); onclear: comment\n[LAB] would send, for a sample event:\nPOST {}/api/now/table/incident?sysparm_input_display_value=true\n{{\n  \"assignment_group\": \"Front Line\",",
+        sn.server.url, sn.server.url
+    ));
+    assert!(!out.stdout.contains(PASSWORD));
+    // A body that is not JSON: the line and column inside it.
+    let broken = Test::new()
+        .general("ticketsystem: servicenow")
+        .section(&format!(
+            "{}body: {{\"category\": \"network\",\n  \"impact\" 2}}\n",
+            sn.section()
+        ));
+    let out = broken.args(["check-config"]).run();
+    out.status(2);
+    out.stderr_has("[SERVICENOW] body: is not JSON: expected `:` at line 2 column 10 of the body");
+    // An integer placeholder of a value the config fixes, which is not one.
+    let fixed = Test::new()
+        .general("ticketsystem: servicenow")
+        .section(&format!(
+            "{}body: {{\"company\": \"{{customer:int}}\"}}\n",
+            sn.section()
+        ));
+    let out = fixed.args(["check-config"]).run();
+    out.status(2);
+    out.stderr_has("[LAB] body: {customer:int}: \"nnl-00000\" is not an integer");
+    // The system's section is never a customer.
+    let odd = snow(&sn).section("[WEBHOOK]\nid: x\nqueue: y\n");
+    odd.args(["check-config"]).run().stderr_has(
+        "[WEBHOOK] holds id/queue, but it is the webhook ticket system's section, never a customer",
+    );
+}
