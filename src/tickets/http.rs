@@ -39,10 +39,24 @@ impl Http {
             .timeout(cfg.timeout)
             .redirects(0)
             .user_agent(concat!("zenticket-hook/", env!("CARGO_PKG_VERSION")));
-        b = match &cfg.proxy {
-            Some(p) => b.proxy(ureq::Proxy::new(p).map_err(|e| format!("proxy {p:?}: {e}"))?),
-            None => b.try_proxy_from_env(true),
+        let env = |k: &str| {
+            std::env::var(k)
+                .or_else(|_| std::env::var(k.to_ascii_lowercase()))
+                .ok()
         };
+        let proxy = cfg.proxy.clone().or_else(|| {
+            let scheme_var = if cfg.url.starts_with("https://") {
+                "HTTPS_PROXY"
+            } else {
+                "HTTP_PROXY"
+            };
+            let from_env = env(scheme_var).or_else(|| env("ALL_PROXY"))?;
+            let no_proxy = env("NO_PROXY").unwrap_or_default();
+            (!bypass(host_of(&cfg.url), &no_proxy)).then_some(from_env)
+        });
+        if let Some(p) = proxy.filter(|p| !p.is_empty()) {
+            b = b.proxy(ureq::Proxy::new(&p).map_err(|e| format!("proxy {p:?}: {e}"))?);
+        }
         if cfg.url.starts_with("https://")
             || cfg
                 .clearurl
@@ -109,6 +123,30 @@ impl Http {
     }
 }
 
+/// The host of a URL (no port, no brackets).
+fn host_of(url: &str) -> &str {
+    let rest = url.split("://").nth(1).unwrap_or(url);
+    let authority = rest.split(['/', '?']).next().unwrap_or("");
+    match authority.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or(""),
+        None => authority.split(':').next().unwrap_or(""),
+    }
+}
+
+/// Whether `host` goes direct: listed in NO_PROXY (`*`, a name, or a domain suffix, with or
+/// without its leading dot), or this machine itself, which no proxy can reach for it.
+pub fn bypass(host: &str, no_proxy: &str) -> bool {
+    let host = host.to_ascii_lowercase();
+    if host == "localhost" || host == "::1" || host.starts_with("127.") {
+        return true;
+    }
+    no_proxy
+        .split(',')
+        .map(|e| e.trim().trim_start_matches('.').to_ascii_lowercase())
+        .filter(|e| !e.is_empty())
+        .any(|e| e == "*" || host == e || host.ends_with(&format!(".{e}")))
+}
+
 /// Whether the request can have reached the system: only a failure to connect says no.
 fn lost(t: &ureq::Transport) -> Lost {
     use ureq::ErrorKind::*;
@@ -117,5 +155,33 @@ fn lost(t: &ureq::Transport) -> Lost {
         Dns | ConnectionFailed | InvalidUrl | UnknownScheme | InvalidProxyUrl | ProxyConnect
         | ProxyUnauthorized => Lost::NotSent(msg),
         _ => Lost::Unanswered(msg),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn which_hosts_go_direct() {
+        let table: &[(&str, &str, bool)] = &[
+            ("https://acme.service-now.com/api", "", false),
+            ("https://acme.service-now.com/api", "service-now.com", true),
+            ("https://acme.service-now.com/api", ".service-now.com", true),
+            (
+                "https://acme.service-now.com",
+                "other.com, acme.service-now.com",
+                true,
+            ),
+            ("https://notservice-now.com", "service-now.com", false),
+            ("https://x.example.com:8443/p", "*", true),
+            ("http://127.0.0.1:4000/hooks", "", true),
+            ("http://localhost:8080", "", true),
+            ("http://[::1]:8080/", "", true),
+            ("https://ACME.Service-Now.com", "service-now.COM", true),
+        ];
+        for &(url, no_proxy, want) in table {
+            assert_eq!(bypass(host_of(url), no_proxy), want, "{url} {no_proxy:?}");
+        }
     }
 }
