@@ -32,6 +32,7 @@ pub const GENERAL_KEYS: &[&str] = &[
     "breakafter",
     "reconcile",
     "ticketsystem",
+    "onticketclosed",
 ];
 pub const FILTER_KEYS: &[&str] = &[
     "skipmessage",
@@ -171,6 +172,14 @@ pub struct ZenossConfig {
     pub cafile: Option<PathBuf>,
 }
 
+/// `[GENERAL] onticketclosed`: the event, once its ticket is resolved or closed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnTicketClosed {
+    Nothing,
+    Close,
+    Acknowledge,
+}
+
 #[derive(Debug, Clone)]
 pub struct Config {
     pub file: PathBuf,
@@ -205,6 +214,8 @@ pub struct Config {
     pub zenoss: Option<ZenossConfig>,
     /// The ticket system tickets go to; None: the ticket script (`ticketsystem: script`).
     pub system: Option<system::SystemConfig>,
+    /// What a sweep does to an open event whose ticket was resolved or closed.
+    pub onticketclosed: OnTicketClosed,
     /// Things that are legal but probably not meant; `check-config` prints them.
     pub warnings: Vec<String>,
 }
@@ -490,6 +501,23 @@ impl Reader<'_> {
         let retrymaxdelay = self.uint(g, "retrymaxdelay", 600).max(retrydelay);
         let breakafter = self.uint(g, "breakafter", 3).min(u32::MAX as u64) as u32;
         let reconcile = self.boolean(g, "reconcile", true);
+        let onticketclosed = match self.text(g, "onticketclosed") {
+            None => OnTicketClosed::Nothing,
+            Some((v, line)) => match v.trim().to_ascii_lowercase().as_str() {
+                "" | "nothing" => OnTicketClosed::Nothing,
+                "close" => OnTicketClosed::Close,
+                "acknowledge" => OnTicketClosed::Acknowledge,
+                _ => {
+                    self.err(
+                        g,
+                        "onticketclosed",
+                        Some(line),
+                        format!("{v:?} is not close, acknowledge or nothing"),
+                    );
+                    OnTicketClosed::Nothing
+                }
+            },
+        };
         warn_unknown(self.file, g, GENERAL_KEYS, warnings);
 
         Config {
@@ -516,6 +544,7 @@ impl Reader<'_> {
             customers: Vec::new(),
             zenoss: None,
             system: None,
+            onticketclosed,
             warnings: Vec::new(),
         }
     }
@@ -671,6 +700,18 @@ impl Config {
                         s.line
                     ));
                 }
+            }
+        }
+        if general.onticketclosed != OnTicketClosed::Nothing {
+            let can = system
+                .as_ref()
+                .is_some_and(|s| s.kind != system::Kind::Webhook);
+            if !can || zenoss.is_none() {
+                warnings.push(format!(
+                    "{}: [GENERAL] onticketclosed needs [ZENOSS] and a built-in ticket system other \
+                     than the webhook (it asks the system for its tickets' state): ignored",
+                    file.display()
+                ));
             }
         }
         let customers = r.customers();

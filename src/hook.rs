@@ -486,6 +486,12 @@ impl Hook<'_> {
                 );
                 self.failed(report, d, &why);
             }
+            Attempt::Deferred(why) => {
+                // Over `maxconcurrent`: answered at once, the ticket owed for sweep.
+                st.write(|tx| state::defer(tx, &key, &why))?;
+                report.kind = Kind::TicketDeferred;
+                report.reason = format!("{}; {why}: owed, for `zenticket-hook sweep`", d.reason);
+            }
             Attempt::Refused(why) => {
                 work::give_up_now(st, &key, &why)?;
                 self.failed(report, d, &format!("{why}; given up (fix the mapping, then `zenticket-hook requeue --evid {}`)", ev.evid));
@@ -651,6 +657,7 @@ impl Hook<'_> {
                 return Ok(report);
             }
             tickets::Answer::Wait { why, .. }
+            | tickets::Answer::Busy(why)
             | tickets::Answer::Ambiguous(why)
             | tickets::Answer::Credentials(why)
             | tickets::Answer::Failed(why) => why,

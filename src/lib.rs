@@ -3,7 +3,7 @@
 //!
 //! The parts, each one concept: `config` (zenticket.conf as Python 2 read it), `event`
 //! (one event, from any source, validated), `decide` (the daemon's rules, pure), `state`
-//! (the SQLite state DB), `netfs` (no state DB on a network filesystem), `script` (running the ticket script), `ticket` (a ticket's id, as text), `tickets` (the ticket systems behind one interface), `zenoss` (the JSON API), `console` (a read of the open
+//! (the SQLite state DB), `netfs` (no state DB on a network filesystem), `script` (running the ticket script), `ticket` (a ticket's id, as text), `tickets` (the ticket systems behind one interface), `ticketsync` (the event closed when its ticket is), `zenoss` (the JSON API), `console` (a read of the open
 //! events that knows whether it is complete),
 //! `work` (owed work: attempts, retries, claims, give-up), `hook` (one event end to end),
 //! `sweep` (the cron companion), `reconcile` (the daemon's polling: the whole console,
@@ -29,6 +29,7 @@ pub mod state;
 pub mod sweep;
 pub mod ticket;
 pub mod tickets;
+pub mod ticketsync;
 pub mod time;
 pub mod work;
 pub mod zenoss;

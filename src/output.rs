@@ -148,6 +148,7 @@ pub fn check_config_cmd(g: &crate::run::Global) -> Result<(), crate::run::Failur
         crate::tickets::FIXED
             .iter()
             .any(|f| e.contains(&format!("{{{f}:int}}")))
+            || e.contains("needs an integer")
     };
     let bad: Vec<String> = sample_requests(&cfg)
         .into_iter()

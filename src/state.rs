@@ -97,6 +97,9 @@ const MIGRATIONS: &[&str] = &[
     "ALTER TABLE pending ADD COLUMN sent_at REAL;
     ALTER TABLE tickets ADD COLUMN system TEXT;
     ALTER TABLE tickets ADD COLUMN ref TEXT;",
+    // 6: when a sweep saw the ticket resolved or closed in its system (and acted on the
+    // event): never acted on twice.
+    "ALTER TABLE tickets ADD COLUMN closed_at REAL;",
 ];
 
 /// A state DB failure, naming the DB. Built from a `rusqlite::Error` (or any message)
@@ -1147,6 +1150,42 @@ pub fn pending_event(conn: &Connection, k: &WorkKey) -> rusqlite::Result<Option<
     .query_row(params![k.evid, k.what, k.count], |r| r.get(0))
     .optional()
     .map(Option::flatten)
+}
+
+/// Of these evids, the newest ticket of each when `system` made it and no sweep has seen
+/// it closed yet.
+pub fn open_tickets(
+    conn: &Connection,
+    evids: &[String],
+    system: &str,
+) -> rusqlite::Result<Vec<(String, Recorded)>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT CAST(ticket AS TEXT), system, ref, closed_at FROM tickets WHERE evid = ?1
+         ORDER BY count DESC, created DESC LIMIT 1",
+    )?;
+    let mut out = Vec::new();
+    for evid in evids {
+        let row = stmt
+            .query_row([evid], |r| {
+                Ok((recorded(0)(r)?, r.get::<_, Option<f64>>(3)?))
+            })
+            .optional()?;
+        if let Some((t, None)) = row {
+            if t.system.as_deref() == Some(system) {
+                out.push((evid.clone(), t));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// A sweep saw this ticket resolved or closed and acted on its event.
+pub fn mark_closed(tx: &Transaction, evid: &str, ticket: &str, now: f64) -> rusqlite::Result<()> {
+    tx.prepare_cached(
+        "UPDATE tickets SET closed_at = ?3 WHERE evid = ?1 AND CAST(ticket AS TEXT) = ?2",
+    )?
+    .execute(params![evid, ticket, now])?;
+    Ok(())
 }
 
 /// When a create for this work was sent with no answer read since, if one was.

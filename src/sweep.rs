@@ -196,6 +196,8 @@ pub struct Options {
 }
 
 pub fn run(cfg: &Config, zenoss: Option<&Client>, opts: Options) -> Result<Summary, StateError> {
+    // Sweep drains what hooks left over `maxconcurrent`: it waits for a slot, they do not.
+    crate::tickets::http::wait_for_slots();
     let dry_run = opts.dry_run;
     let started = Instant::now();
     // A dry run reads a scratch copy (nothing on disk is created or written) and needs no
@@ -256,6 +258,26 @@ pub fn run(cfg: &Config, zenoss: Option<&Client>, opts: Options) -> Result<Summa
         sweep.autoclear(read.as_ref())?;
     }
     sweep.prune(read.as_ref())?;
+    if let (Some(z), Some(read)) = (zenoss, read.as_ref()) {
+        let open: Vec<String> = read
+            .rows
+            .iter()
+            .filter(|(_, row)| !reconcile::own_event(row))
+            .map(|(e, _)| e.clone())
+            .collect();
+        let synced = crate::ticketsync::run(cfg, z, &mut sweep.st, &open, dry_run)?;
+        if synced.acted > 0 || synced.trouble.is_some() {
+            let mut words = format!(
+                "{} event(s) whose ticket was resolved or closed acted on ({} request(s) to the ticket system)",
+                synced.acted, synced.requests
+            );
+            if let Some(t) = &synced.trouble {
+                log::warn!("sweep: closed-ticket sync: {t}");
+                words.push_str(&format!("; sync stopped: {t}"));
+            }
+            sweep.sum.notes.push(words);
+        }
+    }
     if let Some(note) = stray_events(cfg) {
         log::warn!("sweep: {note}");
         sweep.sum.notes.push(note);

@@ -110,6 +110,8 @@ pub enum Attempt {
     /// The system refused the ticket itself (400/422): retrying cannot help, so it is
     /// given up at once, with the system's words.
     Refused(String),
+    /// Not tried: `maxconcurrent` requests are in flight; owed, for sweep.
+    Deferred(String),
 }
 
 /// One attempt at the ticket of `r` through `sys`, exactly once: a create that may have
@@ -127,7 +129,7 @@ pub fn attempt_ticket(
     let count = r.ev.count.unwrap_or(0);
     let key = WorkKey::new(&r.ev.evid, What::Ticket, count);
     if sys.can_find() {
-        if st.read(|c| state::sent_at(c, &key))?.is_some() {
+        if let Some(sent) = st.read(|c| state::sent_at(c, &key))? {
             match sys.find(r) {
                 Answer::Done(Some(t)) => {
                     log::warn!(
@@ -138,7 +140,23 @@ pub fn attempt_ticket(
                     );
                     return record_made(cfg, st, sys, r, t, ack, ack_claim);
                 }
-                Answer::Done(None) => {}
+                Answer::Done(None) => {
+                    // A search that lags its writes may not show the ticket yet: nothing
+                    // is created again until the grace has passed since the lost create.
+                    let until = sent + sys.lookup_grace();
+                    if crate::time::now() < until {
+                        return Ok(Attempt::Failed {
+                            why: format!(
+                                "{}'s search finds nothing for the key yet, and it lags its writes: \
+                                 not created again before {} (lookupgrace after the lost create)",
+                                sys.name(),
+                                crate::time::log_format(until)
+                            ),
+                            breaker: false,
+                            wait: Some(until),
+                        });
+                    }
+                }
                 other => return Ok(failed(other, "looking the ticket up by its key")),
             }
         }
@@ -192,6 +210,7 @@ fn failed<T>(a: Answer<T>, doing: &str) -> Attempt {
             wait: Some(now + secs),
         },
         Answer::Refused(why) => Attempt::Refused(why),
+        Answer::Busy(why) => Attempt::Deferred(why),
         Answer::Ambiguous(why) | Answer::Credentials(why) | Answer::Failed(why) => {
             Attempt::Failed {
                 why,
@@ -819,6 +838,11 @@ impl Retrier<'_> {
                 self.tally.given_up += 1;
                 Ok(())
             }
+            Attempt::Deferred(why) => {
+                self.st.write(|tx| state::defer(tx, k, &why))?;
+                self.tally.deferred += 1;
+                Ok(())
+            }
         }
     }
 
@@ -870,6 +894,11 @@ impl Retrier<'_> {
                 Ok(())
             }
             Answer::Wait { secs, why, .. } => self.fail_until(d, &why, Some(self.now + secs)),
+            Answer::Busy(why) => {
+                self.st.write(|tx| state::defer(tx, k, &why))?;
+                self.tally.deferred += 1;
+                Ok(())
+            }
             Answer::Ambiguous(why) | Answer::Credentials(why) | Answer::Failed(why) => {
                 self.fail(d, &why)
             }

@@ -10,9 +10,6 @@ use std::time::Duration;
 /// The systems SPEC section 8 names; the section of each is its name in capitals.
 pub const NAMES: &[&str] = &["servicenow", "jira", "webhook", "connectwise", "autotask"];
 
-/// The systems built so far; the others are refused by name.
-const BUILT: &[Kind] = &[Kind::ServiceNow, Kind::Webhook];
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
     ServiceNow,
@@ -48,44 +45,68 @@ impl Kind {
         self.name().to_ascii_uppercase()
     }
 
-    fn keys(self) -> &'static [&'static str] {
-        match self {
+    fn keys(self) -> Vec<&'static str> {
+        let mut k = vec![
+            "url",
+            "timeout",
+            "verifytls",
+            "cafile",
+            "proxy",
+            "onclear",
+            "body",
+            "maxconcurrent",
+        ];
+        k.extend(match self {
             Kind::ServiceNow => &[
-                "url",
                 "user",
                 "password",
                 "passwordfile",
                 "token",
                 "tokenfile",
-                "timeout",
-                "verifytls",
-                "cafile",
-                "proxy",
-                "onclear",
-                "body",
                 "table",
                 "resolvestate",
                 "closecode",
-                "maxconcurrent",
-            ],
-            _ => &[
-                "url",
+            ][..],
+            Kind::Webhook => &[
                 "user",
                 "password",
                 "passwordfile",
                 "token",
                 "tokenfile",
-                "timeout",
-                "verifytls",
-                "cafile",
-                "proxy",
-                "onclear",
-                "body",
                 "ticketfield",
                 "clearurl",
-                "maxconcurrent",
-            ],
-        }
+            ][..],
+            Kind::Jira => &[
+                "user",
+                "token",
+                "tokenfile",
+                "auth",
+                "api",
+                "project",
+                "issuetype",
+                "resolvetransition",
+                "lookupgrace",
+            ][..],
+            Kind::ConnectWise => &[
+                "codebase",
+                "company",
+                "publickey",
+                "privatekey",
+                "privatekeyfile",
+                "clientid",
+                "resolvestatus",
+            ][..],
+            Kind::Autotask => &[
+                "user",
+                "secret",
+                "secretfile",
+                "integrationcode",
+                "integrationcodefile",
+                "newstatus",
+                "resolvestatus",
+            ][..],
+        });
+        k
     }
 }
 
@@ -107,8 +128,13 @@ pub enum OnClear {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SystemAuth {
     None,
-    Basic { user: String, password: Secret },
+    Basic {
+        user: String,
+        password: Secret,
+    },
     Bearer(Secret),
+    /// Secrets in headers of their own (Autotask's UserName, Secret, ApiIntegrationCode).
+    Headers(Vec<(String, Secret)>),
 }
 
 /// One ticket system's settings.
@@ -132,6 +158,23 @@ pub struct SystemConfig {
     /// Webhook: the answer's field holding the ticket (a dotted path), and the clear URL.
     pub ticketfield: String,
     pub clearurl: Option<String>,
+    /// Jira: the project key, the issue type, the API version (3 Cloud, 2 Data Center),
+    /// the transition that resolves, and how long a lookup that finds nothing is not
+    /// trusted after a lost create (its search lags its writes).
+    pub project: String,
+    pub issuetype: String,
+    pub api: u8,
+    pub resolvetransition: String,
+    pub lookupgrace: f64,
+    /// ConnectWise: the codebase (v4_6_release) and the `clientId` header.
+    pub codebase: String,
+    pub clientid: String,
+    /// ConnectWise's status name or Autotask's status number that resolves; Autotask's
+    /// status of a new ticket.
+    pub resolvestatus: String,
+    pub newstatus: String,
+    /// Requests in flight to this system at once, across every process (0: no cap).
+    pub maxconcurrent: u32,
 }
 
 impl Reader<'_> {
@@ -158,18 +201,6 @@ impl Reader<'_> {
             );
             return None;
         };
-        if !BUILT.contains(&kind) {
-            self.err(
-                general,
-                "ticketsystem",
-                Some(line),
-                format!(
-                    "{name} is not built into this version yet (servicenow and webhook are); \
-                     use a ticketscript meanwhile"
-                ),
-            );
-            return None;
-        }
         let sname = kind.section();
         let Some(s) = self.ini.section(sname.as_bytes()).cloned() else {
             self.err(
@@ -189,32 +220,7 @@ impl Reader<'_> {
                 self.file.display()
             ));
         }
-        let user = self.text(&s, "user").map(|x| x.0).filter(|u| !u.is_empty());
-        let password = self.secret(&s, "password");
-        let token = self.secret(&s, "token");
-        let auth = match (token, user, password) {
-            (Some(t), _, _) => SystemAuth::Bearer(t),
-            (None, Some(user), Some(password)) => SystemAuth::Basic { user, password },
-            (None, Some(_), None) => {
-                self.err(
-                    &s,
-                    "password",
-                    Some(s.line),
-                    "is missing: give `password` or `passwordfile` with `user` (or a `token`)"
-                        .into(),
-                );
-                SystemAuth::None
-            }
-            _ => SystemAuth::None,
-        };
-        if kind == Kind::ServiceNow && auth == SystemAuth::None {
-            self.err(
-                &s,
-                "user",
-                Some(s.line),
-                "is missing: ServiceNow needs `user` and `password` (or `token`)".into(),
-            );
-        }
+        let auth = self.system_auth(kind, &s);
         let timeout = match self.text(&s, "timeout") {
             None => Duration::from_secs(10),
             Some((t, line)) => match t.trim().parse::<f64>() {
@@ -268,7 +274,52 @@ impl Reader<'_> {
             .text(&s, "clearurl")
             .map(|x| x.0.trim().to_string())
             .filter(|u| !u.is_empty());
-        warn_unknown(self.file, &s, kind.keys(), warnings);
+        let project = word(self, "project", "");
+        if kind == Kind::Jira && project.is_empty() {
+            self.err(
+                &s,
+                "project",
+                Some(s.line),
+                "is missing: the Jira project key issues go to (e.g. OPS)".into(),
+            );
+        }
+        let issuetype = word(self, "issuetype", "Task");
+        let api = match word(self, "api", "3").as_str() {
+            "2" => 2,
+            "3" => 3,
+            other => {
+                self.err(&s, "api", Some(s.line), format!("{other:?} is not 2 or 3"));
+                3
+            }
+        };
+        let resolvetransition = word(self, "resolvetransition", "Done");
+        let lookupgrace = self.uint(&s, "lookupgrace", 300) as f64;
+        let codebase = word(self, "codebase", "v4_6_release");
+        let clientid = word(self, "clientid", "");
+        if kind == Kind::ConnectWise && clientid.is_empty() {
+            self.err(
+                &s,
+                "clientid",
+                Some(s.line),
+                "is missing: ConnectWise wants its clientId header on every request".into(),
+            );
+        }
+        let resolvestatus = word(
+            self,
+            "resolvestatus",
+            if kind == Kind::Autotask {
+                "5"
+            } else {
+                ">Closed"
+            },
+        );
+        let newstatus = word(self, "newstatus", "1");
+        let maxconcurrent = self.uint(
+            &s,
+            "maxconcurrent",
+            if kind == Kind::Autotask { 3 } else { 0 },
+        ) as u32;
+        warn_unknown(self.file, &s, &kind.keys(), warnings);
         Some(SystemConfig {
             kind,
             url,
@@ -284,7 +335,79 @@ impl Reader<'_> {
             closecode,
             ticketfield,
             clearurl,
+            project,
+            issuetype,
+            api,
+            resolvetransition,
+            lookupgrace,
+            codebase,
+            clientid,
+            resolvestatus,
+            newstatus,
+            maxconcurrent,
         })
+    }
+
+    /// Each system's credentials, as its API takes them.
+    fn system_auth(&mut self, kind: Kind, s: &RawSection) -> SystemAuth {
+        let user = self.text(s, "user").map(|x| x.0).filter(|u| !u.is_empty());
+        let missing = |r: &mut Reader, key: &str, what: &str| {
+            r.err(s, key, Some(s.line), format!("is missing: {what}"));
+            SystemAuth::None
+        };
+        match kind {
+            Kind::ServiceNow | Kind::Webhook => {
+                let password = self.secret(s, "password");
+                match (self.secret(s, "token"), user, password) {
+                    (Some(t), _, _) => SystemAuth::Bearer(t),
+                    (None, Some(user), Some(password)) => SystemAuth::Basic { user, password },
+                    (None, Some(_), None) => missing(
+                        self,
+                        "password",
+                        "give `password` or `passwordfile` with `user` (or a `token`)",
+                    ),
+                    _ if kind == Kind::ServiceNow => missing(
+                        self,
+                        "user",
+                        "ServiceNow needs `user` and `password` (or `token`)",
+                    ),
+                    _ => SystemAuth::None,
+                }
+            }
+            Kind::Jira => {
+                let token = self.secret(s, "token");
+                let bearer = self
+                    .text(s, "auth")
+                    .is_some_and(|(a, _)| a.trim().eq_ignore_ascii_case("bearer"));
+                match (token, user, bearer) {
+                    (Some(t), _, true) => SystemAuth::Bearer(t),
+                    (Some(t), Some(user), false) => SystemAuth::Basic { user, password: t },
+                    (Some(_), None, false) => missing(self, "user", "Jira Cloud takes the account's e-mail as `user` with its API `token` (or `auth: bearer` for a Data Center personal access token)"),
+                    (None, _, _) => missing(self, "token", "Jira needs an API `token` (or `tokenfile`)"),
+                }
+            }
+            Kind::ConnectWise => {
+                let company = self.text(s, "company").map(|x| x.0);
+                let public = self.text(s, "publickey").map(|x| x.0);
+                match (company, public, self.secret(s, "privatekey")) {
+                    (Some(c), Some(p), Some(k)) => SystemAuth::Basic {
+                        user: format!("{c}+{p}"),
+                        password: k,
+                    },
+                    _ => missing(self, "privatekey", "ConnectWise needs `company`, `publickey` and `privatekey` (or `privatekeyfile`)"),
+                }
+            }
+            Kind::Autotask => {
+                match (user, self.secret(s, "secret"), self.secret(s, "integrationcode")) {
+                    (Some(u), Some(secret), Some(code)) => SystemAuth::Headers(vec![
+                        ("UserName".into(), Secret(u)),
+                        ("Secret".into(), secret),
+                        ("ApiIntegrationCode".into(), code),
+                    ]),
+                    _ => missing(self, "secret", "Autotask needs `user`, `secret` and `integrationcode` (each also as a ...file)"),
+                }
+            }
+        }
     }
 
     fn system_url(&mut self, s: &RawSection) -> Option<String> {

@@ -4,8 +4,13 @@
 //! (nothing can have been made) or lost after (the request may have landed).
 
 use crate::config::system::{SystemAuth, SystemConfig};
+use fs2::FileExt;
+use std::fs::File;
 use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 /// An HTTP answer, read whole (bounded).
 #[derive(Debug, Clone)]
@@ -23,18 +28,66 @@ pub enum Lost {
     NotSent(String),
     /// Sent, or perhaps sent, and no answer read (a timeout, a reset).
     Unanswered(String),
+    /// Not sent: `maxconcurrent` requests to this system are in flight already.
+    Busy(String),
+}
+
+/// Whether this process waits for a free slot under `maxconcurrent` (sweep: it drains
+/// what hooks left) or gives up at once (a hook: it must not hold zenactiond's slot).
+static WAIT_FOR_SLOT: AtomicBool = AtomicBool::new(false);
+
+/// Called by sweep: wait for a slot under `maxconcurrent`.
+pub fn wait_for_slots() {
+    WAIT_FOR_SLOT.store(true, Ordering::SeqCst);
+}
+
+/// How long sweep waits for a slot before leaving the ticket owed.
+const SLOT_WAIT: Duration = Duration::from_secs(30);
+
+/// At most `n` requests to one system at once across every process: `n` lock files beside
+/// the state DB (`<statedb>.<system>.slotN`), one held (flock) per request in flight.
+struct Cap {
+    prefix: PathBuf,
+    n: u32,
+}
+
+impl Cap {
+    fn take(&self, system: &str) -> Result<File, Lost> {
+        let started = Instant::now();
+        loop {
+            for i in 0..self.n {
+                let mut p = self.prefix.clone().into_os_string();
+                p.push(format!(".slot{i}"));
+                let f = crate::state::lock_file(Path::new(&p), "")
+                    .map_err(|e| Lost::NotSent(format!("maxconcurrent slot: {e}")))?;
+                if f.try_lock_exclusive().is_ok() {
+                    return Ok(f);
+                }
+            }
+            if !WAIT_FOR_SLOT.load(Ordering::SeqCst) || started.elapsed() > SLOT_WAIT {
+                return Err(Lost::Busy(format!(
+                    "{} requests to {system} are in flight already (maxconcurrent)",
+                    self.n
+                )));
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
 }
 
 pub struct Http {
     agent: ureq::Agent,
     auth: SystemAuth,
+    name: &'static str,
+    cap: Option<Cap>,
 }
 
 /// Answers are bounded: no ticket system's answer to one request is larger.
 const MAX_REPLY: u64 = 8 << 20;
 
 impl Http {
-    pub fn new(cfg: &SystemConfig) -> Result<Http, String> {
+    /// The client for one system; `statedb`: where the `maxconcurrent` slots live.
+    pub fn new(cfg: &SystemConfig, statedb: &Path) -> Result<Http, String> {
         let mut b = ureq::AgentBuilder::new()
             .timeout(cfg.timeout)
             .redirects(0)
@@ -68,9 +121,19 @@ impl Http {
                 cfg.cafile.as_deref(),
             )?));
         }
+        let cap = (cfg.maxconcurrent > 0).then(|| {
+            let mut p = statedb.as_os_str().to_owned();
+            p.push(format!(".{}", cfg.kind.name()));
+            Cap {
+                prefix: PathBuf::from(p),
+                n: cfg.maxconcurrent,
+            }
+        });
         Ok(Http {
             agent: b.build(),
             auth: cfg.auth.clone(),
+            name: cfg.kind.name(),
+            cap,
         })
     }
 
@@ -92,11 +155,21 @@ impl Http {
                 req = req.set("Authorization", &format!("Basic {v}"));
             }
             SystemAuth::Bearer(t) => req = req.set("Authorization", &format!("Bearer {}", t.0)),
+            SystemAuth::Headers(hs) => {
+                for (k, v) in hs {
+                    req = req.set(k, &v.0);
+                }
+            }
             SystemAuth::None => {}
         }
         for (k, v) in headers {
             req = req.set(k, v);
         }
+        // Held until the answer is read: the cap counts requests in flight.
+        let _slot = match &self.cap {
+            Some(cap) => Some(cap.take(self.name)?),
+            None => None,
+        };
         let sent = match body {
             Some(b) => req.set("Content-Type", "application/json").send_bytes(b),
             None => req.call(),

@@ -9,7 +9,10 @@
 //! (nothing was made). After an ambiguous create, the next attempt looks the ticket up by
 //! its key before creating again.
 
+pub mod autotask;
+pub mod connectwise;
 pub mod http;
+pub mod jira;
 pub mod script;
 pub mod servicenow;
 pub mod webhook;
@@ -49,6 +52,8 @@ pub enum Answer<T> {
     Credentials(String),
     /// Nothing was made (connection refused, 404, a redirect, ...); retried.
     Failed(String),
+    /// Not sent: `maxconcurrent` requests are in flight; left owed for sweep.
+    Busy(String),
 }
 
 impl<T> Answer<T> {
@@ -68,6 +73,7 @@ impl<T> Answer<T> {
             Answer::Refused(m) => Answer::Refused(m),
             Answer::Credentials(m) => Answer::Credentials(m),
             Answer::Failed(m) => Answer::Failed(m),
+            Answer::Busy(m) => Answer::Busy(m),
         }
     }
 }
@@ -94,6 +100,11 @@ pub trait System {
     fn can_find(&self) -> bool {
         false
     }
+    /// Seconds after a lost create during which a lookup that finds nothing is not
+    /// trusted (a search that lags its writes: Jira).
+    fn lookup_grace(&self) -> f64 {
+        0.0
+    }
     /// The ticket made for this key, if any (the record must carry exactly the key).
     fn find(&self, _r: &Request) -> Answer<Option<Ticket>> {
         Answer::Done(None)
@@ -101,6 +112,15 @@ pub trait System {
     /// A note on the ticket that its event cleared, or the ticket resolved, as `onclear`
     /// says; `Done(false)` when nothing is to be done.
     fn clear(&self, t: &Ticket, r: &Request, text: &str) -> Answer<bool>;
+    /// Whether `closed` can answer (every built-in system but the webhook).
+    fn can_sync(&self) -> bool {
+        false
+    }
+    /// Of these tickets (at most SYNC_BATCH), the ids of those resolved or closed in the
+    /// system, in one request.
+    fn closed(&self, _batch: &[crate::state::Recorded]) -> Answer<Vec<String>> {
+        Answer::Done(Vec::new())
+    }
     /// The request `create` would send (method, URL, body), secrets masked: `--dry-run`.
     fn preview(&self, r: &Request) -> Result<String, String>;
 }
@@ -110,11 +130,13 @@ pub fn for_config(cfg: &Config) -> Result<Box<dyn System + '_>, String> {
     let Some(sc) = &cfg.system else {
         return Ok(Box::new(script::Script::new(cfg)));
     };
-    let http = http::Http::new(sc)?;
+    let http = http::Http::new(sc, &cfg.statedb)?;
     Ok(match sc.kind {
         Kind::ServiceNow => Box::new(servicenow::ServiceNow { cfg: sc, http }),
         Kind::Webhook => Box::new(webhook::Webhook { cfg: sc, http }),
-        other => return Err(format!("{} is not built into this version", other.name())),
+        Kind::Jira => Box::new(jira::Jira { cfg: sc, http }),
+        Kind::ConnectWise => Box::new(connectwise::ConnectWise { cfg: sc, http }),
+        Kind::Autotask => Box::new(autotask::Autotask { cfg: sc, http }),
     })
 }
 
@@ -166,6 +188,25 @@ pub fn system_key(key: &str) -> String {
         .collect()
 }
 
+/// What a call came to, from the HTTP answer or its loss; `system` names it in words.
+pub fn answer(r: Result<http::Reply, http::Lost>, system: &str) -> Answer<Value> {
+    match r {
+        Ok(reply) => {
+            let wait = retry_after(
+                reply.retry_after.as_deref(),
+                reply.ratelimit_reset.as_deref(),
+                crate::time::now(),
+            );
+            classify(reply.status, wait, &reply.body, system)
+        }
+        Err(http::Lost::NotSent(m)) => Answer::Failed(format!("cannot reach {system}: {m}")),
+        Err(http::Lost::Unanswered(m)) => {
+            Answer::Ambiguous(format!("no answer from {system}: {m}"))
+        }
+        Err(http::Lost::Busy(m)) => Answer::Busy(m),
+    }
+}
+
 /// Classifies an HTTP answer to a create (or any call): the status decides, then the
 /// body must be JSON (an HTML page with 200 is a login or proxy page, never a ticket).
 pub fn classify(status: u16, retry: Option<f64>, body: &[u8], system: &str) -> Answer<Value> {
@@ -180,6 +221,10 @@ pub fn classify(status: u16, retry: Option<f64>, body: &[u8], system: &str) -> A
         ambiguous,
     };
     match status {
+        // 204 No Content (a Jira transition): done, with nothing to read.
+        200..=299 if body.iter().all(u8::is_ascii_whitespace) && status != 200 && status != 201 => {
+            Answer::Done(Value::Null)
+        }
         200..=299 => match serde_json::from_slice::<Value>(body) {
             Ok(v) => Answer::Done(v),
             Err(_) if looks_html(&text) => Answer::Ambiguous(format!(
@@ -418,6 +463,28 @@ pub fn body_for(default: Value, sc: &SystemConfig, r: &Request) -> Result<Value,
     render(&t, &placeholders(r))
 }
 
+/// Tickets asked about in one request by the closed-ticket sync: 20,000 open events cost
+/// a sweep at most 200 requests.
+pub const SYNC_BATCH: usize = 100;
+
+/// The description every system's default body carries (placeholders replaced).
+pub const DESCRIPTION: &str = "{message}\n\nDevice: {device} ({ip})\nComponent: {component}\n\
+    Event class: {eventclass}\nSeverity: {severityname}\nCount: {count}\n\
+    First: {first}\nLast: {last}\nDevice groups: {groups}\nEvent: {evid} {eventurl}";
+
+/// A URL query value, percent-encoded (everything but unreserved characters).
+pub fn encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
 /// The first `n` characters of a text (never inside a character).
 pub fn cut(s: &str, n: usize) -> String {
     s.chars().take(n).collect()
@@ -433,6 +500,8 @@ mod tests {
         // (status, body) -> kind
         let table: &[(u16, &str, &str)] = &[
             (201, r#"{"result":{"number":"INC1"}}"#, "done"),
+            (204, "", "done"),
+            (200, "", "ambiguous"),
             (
                 200,
                 "<html><head><title>Log in</title></head><body></body></html>",
@@ -482,6 +551,7 @@ mod tests {
                 Answer::Refused(_) => "refused",
                 Answer::Credentials(_) => "credentials",
                 Answer::Failed(_) => "failed",
+                Answer::Busy(_) => "busy",
             };
             assert_eq!(got, want, "{status} {body}");
         }

@@ -4,7 +4,7 @@
 //! the incident resolved with `resolvestate`, `closecode` and notes.
 
 use super::http::{Http, Lost, Reply};
-use super::{body_for, classify, cut, Answer, Request, System, Ticket};
+use super::{body_for, cut, Answer, Request, System, Ticket};
 use crate::config::system::{OnClear, SystemConfig};
 use serde_json::{json, Value};
 
@@ -24,21 +24,8 @@ pub fn impact(severity: i64) -> i64 {
     }
 }
 
-/// What a call came to, from the HTTP answer or its loss.
-pub fn answer(r: Result<Reply, Lost>) -> Answer<Value> {
-    match r {
-        Ok(reply) => {
-            let now = crate::time::now();
-            let wait = super::retry_after(
-                reply.retry_after.as_deref(),
-                reply.ratelimit_reset.as_deref(),
-                now,
-            );
-            classify(reply.status, wait, &reply.body, NAME)
-        }
-        Err(Lost::NotSent(m)) => Answer::Failed(format!("cannot reach {NAME}: {m}")),
-        Err(Lost::Unanswered(m)) => Answer::Ambiguous(format!("no answer from {NAME}: {m}")),
-    }
+fn answer(r: Result<Reply, Lost>) -> Answer<Value> {
+    super::answer(r, NAME)
 }
 
 impl ServiceNow<'_> {
@@ -49,12 +36,9 @@ impl ServiceNow<'_> {
     fn body(&self, r: &Request) -> Result<Value, String> {
         let sev = r.ev.severity.unwrap_or(0);
         let level = impact(sev).to_string();
-        let description = "{message}\n\nDevice: {device} ({ip})\nComponent: {component}\n\
-            Event class: {eventclass}\nSeverity: {severityname}\nCount: {count}\n\
-            First: {first}\nLast: {last}\nDevice groups: {groups}\nEvent: {evid} {eventurl}";
         let mut default = json!({
             "short_description": "{summary}",
-            "description": description,
+            "description": super::DESCRIPTION,
             "correlation_id": "{key}",
             "correlation_display": "zenticket",
             "assignment_group": "{queue}",
@@ -173,6 +157,45 @@ impl System for ServiceNow<'_> {
         ) {
             Answer::Ambiguous(m) => Answer::Failed(m),
             other => other.map(|_| true),
+        }
+    }
+
+    fn can_sync(&self) -> bool {
+        true
+    }
+
+    fn closed(&self, batch: &[crate::state::Recorded]) -> Answer<Vec<String>> {
+        let ids: Vec<&str> = batch
+            .iter()
+            .filter_map(|t| t.reference.as_deref())
+            .collect();
+        if ids.is_empty() {
+            return Answer::Done(Vec::new());
+        }
+        let url = format!(
+            "{}?sysparm_query={}&sysparm_fields=sys_id%2Cnumber%2Cstate&sysparm_limit={}",
+            self.table_url(),
+            super::encode(&format!("sys_idIN{}", ids.join(","))),
+            ids.len()
+        );
+        // Resolved (6 on a default instance, or resolvestate), Closed (7), Canceled (8).
+        let done = [self.cfg.resolvestate.as_str(), "6", "7", "8"];
+        match answer(self.http.send("GET", &url, &[], None)) {
+            Answer::Done(v) => Answer::Done(
+                v.get("result")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                    .filter(|r| {
+                        r.get("state")
+                            .and_then(Value::as_str)
+                            .is_some_and(|s| done.contains(&s))
+                    })
+                    .filter_map(|r| r.get("number").and_then(Value::as_str).map(String::from))
+                    .collect(),
+            ),
+            Answer::Ambiguous(m) => Answer::Failed(m),
+            other => other.map(|_| Vec::new()),
         }
     }
 

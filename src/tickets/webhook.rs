@@ -5,7 +5,7 @@
 //! key reused with another body) gives up with the reason.
 
 use super::http::{Http, Lost, Reply};
-use super::{body_for, classify, Answer, Request, System, Ticket};
+use super::{body_for, Answer, Request, System, Ticket};
 use crate::config::system::{OnClear, SystemConfig};
 use serde_json::{Map, Value};
 
@@ -17,18 +17,7 @@ pub struct Webhook<'a> {
 const NAME: &str = "webhook";
 
 fn answer(r: Result<Reply, Lost>) -> Answer<Value> {
-    match r {
-        Ok(reply) => {
-            let wait = super::retry_after(
-                reply.retry_after.as_deref(),
-                reply.ratelimit_reset.as_deref(),
-                crate::time::now(),
-            );
-            classify(reply.status, wait, &reply.body, NAME)
-        }
-        Err(Lost::NotSent(m)) => Answer::Failed(format!("cannot reach the {NAME}: {m}")),
-        Err(Lost::Unanswered(m)) => Answer::Ambiguous(format!("no answer from the {NAME}: {m}")),
-    }
+    super::answer(r, NAME)
 }
 
 /// The value at a dotted path (`ticket`, `data.id`) as text: a string, or a number.

@@ -16,6 +16,7 @@ mod console;
 mod daemon;
 mod files;
 mod outages;
+mod psa;
 mod reconcile;
 mod replay;
 mod servicenow;

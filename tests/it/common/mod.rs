@@ -3,6 +3,7 @@
 //! come out to be asserted.
 
 pub mod http;
+pub mod psa;
 pub mod servicenow;
 pub mod webhook;
 pub mod zenoss;

@@ -76,6 +76,18 @@ impl ServiceNow {
         );
     }
 
+    /// Resolves an incident, as a technician would (state 6).
+    pub fn resolve(&self, number: &str) {
+        for i in self
+            .lock()
+            .incidents
+            .iter_mut()
+            .filter(|i| i["number"] == number)
+        {
+            i["state"] = json!("6");
+        }
+    }
+
     pub fn incidents(&self) -> Vec<Value> {
         self.lock().incidents.clone()
     }
@@ -131,14 +143,23 @@ fn answer(s: &mut Inner, req: &Req) -> Reply {
                 .query("sysparm_limit")
                 .and_then(|l| l.parse().ok())
                 .unwrap_or(10000);
-            let key = query.strip_prefix("correlation_id=").unwrap_or("");
-            let rows: Vec<Value> = s
-                .incidents
-                .iter()
-                .filter(|i| s.noise || i["correlation_id"] == key)
-                .take(limit)
-                .cloned()
-                .collect();
+            let rows: Vec<Value> = if let Some(ids) = query.strip_prefix("sys_idIN") {
+                let ids: Vec<&str> = ids.split(',').collect();
+                s.incidents
+                    .iter()
+                    .filter(|i| ids.contains(&i["sys_id"].as_str().unwrap_or("")))
+                    .take(limit)
+                    .cloned()
+                    .collect()
+            } else {
+                let key = query.strip_prefix("correlation_id=").unwrap_or("");
+                s.incidents
+                    .iter()
+                    .filter(|i| s.noise || i["correlation_id"] == key)
+                    .take(limit)
+                    .cloned()
+                    .collect()
+            };
             Reply::json(200, json!({ "result": rows }))
         }
         ("PATCH", id) => {
