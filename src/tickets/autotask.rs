@@ -4,8 +4,8 @@
 //! requests in flight per endpoint per integration: `maxconcurrent` (3) caps them across
 //! every process (`http`).
 
-use super::http::{Http, Lost, Reply};
-use super::{body_for, cut, Answer, Request, System, Ticket};
+use super::http::Http;
+use super::{body_for, cut, made, show, unmakeable, Answer, Request, System, Ticket};
 use crate::config::system::{OnClear, SystemConfig};
 use serde_json::{json, Value};
 
@@ -15,10 +15,6 @@ pub struct Autotask<'a> {
 }
 
 const NAME: &str = "autotask";
-
-fn answer(r: Result<Reply, Lost>) -> Answer<Value> {
-    super::answer(r, NAME)
-}
 
 /// Autotask's default priority picklist (1 High, 2 Medium, 3 Low, 4 Critical) for a
 /// Zenoss severity.
@@ -49,11 +45,12 @@ impl Autotask<'_> {
         format!("{}/v1.0", self.cfg.url)
     }
 
-    fn send(&self, method: &str, url: &str, body: &Value) -> Answer<Value> {
-        answer(
-            self.http
-                .send(method, url, &[], Some(body.to_string().as_bytes())),
-        )
+    fn send(&self, method: &str, path: &str, body: &Value) -> Answer<Value> {
+        let url = format!("{}/{path}", self.base());
+        let sent = self
+            .http
+            .send(method, &url, &[], Some(body.to_string().as_bytes()));
+        super::answer(sent, NAME)
     }
 
     fn body(&self, r: &Request) -> Result<Value, String> {
@@ -79,12 +76,17 @@ impl Autotask<'_> {
         Ok(b)
     }
 
-    fn ticket(id: String) -> Ticket {
-        Ticket {
-            id,
-            reference: None,
-            link: None,
-        }
+    /// Tickets whose `field` matches by `op` (eq, in).
+    fn query(&self, field: &str, op: &str, value: Value) -> Answer<Vec<Value>> {
+        let q = json!({"filter": [{"field": field, "op": op, "value": value}]});
+        self.send("POST", "Tickets/query", &q)
+            .lost_is_failure()
+            .map(|v| {
+                v.get("items")
+                    .and_then(Value::as_array)
+                    .cloned()
+                    .unwrap_or_default()
+            })
     }
 }
 
@@ -96,18 +98,11 @@ impl System for Autotask<'_> {
     fn create(&self, r: &Request) -> Answer<Ticket> {
         let body = match self.body(r) {
             Ok(b) => b,
-            Err(e) => return Answer::Refused(format!("the body cannot be made: {e}")),
+            Err(e) => return unmakeable(e),
         };
-        match self.send("POST", &format!("{}/Tickets", self.base()), &body) {
-            Answer::Done(v) => match id_of(&v, "itemId") {
-                Some(id) => Answer::Done(Self::ticket(id)),
-                None => Answer::Ambiguous(format!(
-                    "{NAME} answered without itemId: {}",
-                    crate::log::clip(&v.to_string(), 200)
-                )),
-            },
-            other => other.map(|_| Self::ticket(String::new())),
-        }
+        made(self.send("POST", "Tickets", &body), NAME, "itemId", |v| {
+            id_of(v, "itemId").map(Ticket::plain)
+        })
     }
 
     fn can_find(&self) -> bool {
@@ -116,22 +111,13 @@ impl System for Autotask<'_> {
 
     fn find(&self, r: &Request) -> Answer<Option<Ticket>> {
         let key = super::system_key(r.key);
-        let q = json!({"filter": [{"field": "externalID", "op": "eq", "value": key}]});
-        match self.send("POST", &format!("{}/Tickets/query", self.base()), &q) {
-            Answer::Done(v) => {
-                let items = v
-                    .get("items")
-                    .and_then(Value::as_array)
-                    .cloned()
-                    .unwrap_or_default();
-                let hit = items
-                    .iter()
-                    .find(|t| t.get("externalID").and_then(Value::as_str) == Some(&key));
-                Answer::Done(hit.and_then(|t| id_of(t, "id")).map(Self::ticket))
-            }
-            Answer::Ambiguous(m) => Answer::Failed(m),
-            other => other.map(|_| None),
-        }
+        self.query("externalID", "eq", json!(key)).map(|items| {
+            items
+                .iter()
+                .find(|t| t.get("externalID").and_then(Value::as_str) == Some(&key))
+                .and_then(|t| id_of(t, "id"))
+                .map(Ticket::plain)
+        })
     }
 
     fn clear(&self, t: &Ticket, _r: &Request, text: &str) -> Answer<bool> {
@@ -139,17 +125,11 @@ impl System for Autotask<'_> {
             return Answer::Done(false);
         }
         let note = json!({"title": "zenticket", "description": text, "noteType": 1, "publish": 1});
-        match self.send(
-            "POST",
-            &format!("{}/Tickets/{}/Notes", self.base(), t.id),
-            &note,
-        ) {
-            Answer::Done(_) => {}
-            Answer::Ambiguous(m) => return Answer::Failed(m),
-            other => return other.map(|_| false),
-        }
-        if self.cfg.onclear == OnClear::Comment {
-            return Answer::Done(true);
+        let noted = self
+            .send("POST", &format!("Tickets/{}/Notes", t.id), &note)
+            .lost_is_failure();
+        if self.cfg.onclear == OnClear::Comment || !matches!(noted, Answer::Done(_)) {
+            return noted.map(|_| true);
         }
         let (id, status) = match (
             int(&t.id, "ticket"),
@@ -158,14 +138,9 @@ impl System for Autotask<'_> {
             (Ok(i), Ok(s)) => (i, s),
             (Err(e), _) | (_, Err(e)) => return Answer::Refused(e),
         };
-        match self.send(
-            "PATCH",
-            &format!("{}/Tickets", self.base()),
-            &json!({"id": id, "status": status}),
-        ) {
-            Answer::Ambiguous(m) => Answer::Failed(m),
-            other => other.map(|_| true),
-        }
+        self.send("PATCH", "Tickets", &json!({"id": id, "status": status}))
+            .lost_is_failure()
+            .map(|_| true)
     }
 
     fn can_sync(&self) -> bool {
@@ -183,28 +158,21 @@ impl System for Autotask<'_> {
                 self.cfg.resolvestatus
             ));
         };
-        let q = json!({"filter": [{"field": "id", "op": "in", "value": ids}]});
-        match self.send("POST", &format!("{}/Tickets/query", self.base()), &q) {
-            Answer::Done(v) => Answer::Done(
-                v.get("items")
-                    .and_then(Value::as_array)
-                    .into_iter()
-                    .flatten()
-                    .filter(|t| t.get("status").and_then(Value::as_i64) == Some(done))
-                    .filter_map(|t| id_of(t, "id"))
-                    .collect(),
-            ),
-            Answer::Ambiguous(m) => Answer::Failed(m),
-            other => other.map(|_| Vec::new()),
-        }
+        self.query("id", "in", json!(ids)).map(|items| {
+            items
+                .iter()
+                .filter(|t| t.get("status").and_then(Value::as_i64) == Some(done))
+                .filter_map(|t| id_of(t, "id"))
+                .collect()
+        })
     }
 
     fn preview(&self, r: &Request) -> Result<String, String> {
-        let body = self.body(r)?;
-        Ok(format!(
-            "POST {}/Tickets\n{}",
-            self.base(),
-            serde_json::to_string_pretty(&body).unwrap_or_default()
+        Ok(show(
+            "POST",
+            &format!("{}/Tickets", self.base()),
+            &[],
+            &self.body(r)?,
         ))
     }
 }

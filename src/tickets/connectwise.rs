@@ -3,8 +3,8 @@
 //! `externalXRef` (looked up with `conditions=externalXRef="..."`); `summary` cut at 100
 //! characters; notes on clear, and resolve by status name through a JSON Patch.
 
-use super::http::{Http, Lost, Reply};
-use super::{body_for, cut, encode, Answer, Request, System, Ticket};
+use super::http::Http;
+use super::{body_for, cut, encode, made, show, unmakeable, Answer, Request, System, Ticket};
 use crate::config::system::{OnClear, SystemConfig};
 use serde_json::{json, Value};
 
@@ -14,10 +14,6 @@ pub struct ConnectWise<'a> {
 }
 
 const NAME: &str = "connectwise";
-
-fn answer(r: Result<Reply, Lost>) -> Answer<Value> {
-    super::answer(r, NAME)
-}
 
 fn id_of(v: &Value) -> Option<String> {
     match v.get("id")? {
@@ -29,16 +25,27 @@ fn id_of(v: &Value) -> Option<String> {
 
 impl ConnectWise<'_> {
     fn base(&self) -> String {
-        format!("{}/{}/apis/3.0", self.cfg.url, self.cfg.codebase)
+        format!(
+            "{}/{}/apis/3.0/service/tickets",
+            self.cfg.url, self.cfg.codebase
+        )
     }
 
     fn send(&self, method: &str, url: &str, body: Option<&Value>) -> Answer<Value> {
         let bytes = body.map(|b| b.to_string());
         let headers = [("clientId", self.cfg.clientid.as_str())];
-        answer(
-            self.http
-                .send(method, url, &headers, bytes.as_deref().map(str::as_bytes)),
-        )
+        let sent = self
+            .http
+            .send(method, url, &headers, bytes.as_deref().map(str::as_bytes));
+        super::answer(sent, NAME)
+    }
+
+    /// The tickets matching a `conditions` clause.
+    fn tickets(&self, conditions: &str, extra: &str) -> Answer<Vec<Value>> {
+        let url = format!("{}?conditions={}{extra}", self.base(), encode(conditions));
+        self.send("GET", &url, None)
+            .lost_is_failure()
+            .map(|v| v.as_array().cloned().unwrap_or_default())
     }
 
     fn body(&self, r: &Request) -> Result<Value, String> {
@@ -55,14 +62,6 @@ impl ConnectWise<'_> {
         }
         Ok(b)
     }
-
-    fn ticket(id: String) -> Ticket {
-        Ticket {
-            id,
-            reference: None,
-            link: None,
-        }
-    }
 }
 
 impl System for ConnectWise<'_> {
@@ -73,19 +72,10 @@ impl System for ConnectWise<'_> {
     fn create(&self, r: &Request) -> Answer<Ticket> {
         let body = match self.body(r) {
             Ok(b) => b,
-            Err(e) => return Answer::Refused(format!("the body cannot be made: {e}")),
+            Err(e) => return unmakeable(e),
         };
-        let url = format!("{}/service/tickets", self.base());
-        match self.send("POST", &url, Some(&body)) {
-            Answer::Done(v) => match id_of(&v) {
-                Some(id) => Answer::Done(Self::ticket(id)),
-                None => Answer::Ambiguous(format!(
-                    "{NAME} answered without a ticket id: {}",
-                    crate::log::clip(&v.to_string(), 200)
-                )),
-            },
-            other => other.map(|_| Self::ticket(String::new())),
-        }
+        let sent = self.send("POST", &self.base(), Some(&body));
+        made(sent, NAME, "a ticket id", |v| id_of(v).map(Ticket::plain))
     }
 
     fn can_find(&self) -> bool {
@@ -94,46 +84,35 @@ impl System for ConnectWise<'_> {
 
     fn find(&self, r: &Request) -> Answer<Option<Ticket>> {
         let key = super::system_key(r.key);
-        let cond = format!("externalXRef=\"{key}\"");
-        let url = format!(
-            "{}/service/tickets?conditions={}",
-            self.base(),
-            encode(&cond)
-        );
-        match self.send("GET", &url, None) {
-            Answer::Done(v) => {
-                let rows = v.as_array().cloned().unwrap_or_default();
-                let hit = rows
-                    .iter()
-                    .find(|t| t.get("externalXRef").and_then(Value::as_str) == Some(&key));
-                Answer::Done(hit.and_then(id_of).map(Self::ticket))
-            }
-            Answer::Ambiguous(m) => Answer::Failed(m),
-            other => other.map(|_| None),
-        }
+        self.tickets(&format!("externalXRef=\"{key}\""), "")
+            .map(|rows| {
+                rows.iter()
+                    .find(|t| t.get("externalXRef").and_then(Value::as_str) == Some(&key))
+                    .and_then(id_of)
+                    .map(Ticket::plain)
+            })
     }
 
     fn clear(&self, t: &Ticket, _r: &Request, text: &str) -> Answer<bool> {
         if self.cfg.onclear == OnClear::Nothing {
             return Answer::Done(false);
         }
-        let url = format!("{}/service/tickets/{}/notes", self.base(), t.id);
         let note = json!({"text": text, "internalAnalysisFlag": true});
-        match self.send("POST", &url, Some(&note)) {
-            Answer::Done(_) => {}
-            Answer::Ambiguous(m) => return Answer::Failed(m),
-            other => return other.map(|_| false),
+        let noted = self
+            .send(
+                "POST",
+                &format!("{}/{}/notes", self.base(), t.id),
+                Some(&note),
+            )
+            .lost_is_failure();
+        if self.cfg.onclear == OnClear::Comment || !matches!(noted, Answer::Done(_)) {
+            return noted.map(|_| true);
         }
-        if self.cfg.onclear == OnClear::Comment {
-            return Answer::Done(true);
-        }
-        let url = format!("{}/service/tickets/{}", self.base(), t.id);
         let patch =
             json!([{"op": "replace", "path": "status", "value": {"name": self.cfg.resolvestatus}}]);
-        match self.send("PATCH", &url, Some(&patch)) {
-            Answer::Ambiguous(m) => Answer::Failed(m),
-            other => other.map(|_| true),
-        }
+        self.send("PATCH", &format!("{}/{}", self.base(), t.id), Some(&patch))
+            .lost_is_failure()
+            .map(|_| true)
     }
 
     fn can_sync(&self) -> bool {
@@ -149,34 +128,18 @@ impl System for ConnectWise<'_> {
         if ids.is_empty() {
             return Answer::Done(Vec::new());
         }
-        let cond = format!("id in ({})", ids.join(","));
-        let url = format!(
-            "{}/service/tickets?conditions={}&fields=id%2CclosedFlag&pageSize={}",
-            self.base(),
-            encode(&cond),
-            ids.len()
-        );
-        match self.send("GET", &url, None) {
-            Answer::Done(v) => Answer::Done(
-                v.as_array()
-                    .into_iter()
-                    .flatten()
+        let extra = format!("&fields=id%2CclosedFlag&pageSize={}", ids.len());
+        self.tickets(&format!("id in ({})", ids.join(",")), &extra)
+            .map(|rows| {
+                rows.iter()
                     .filter(|t| t.get("closedFlag").and_then(Value::as_bool) == Some(true))
                     .filter_map(id_of)
-                    .collect(),
-            ),
-            Answer::Ambiguous(m) => Answer::Failed(m),
-            other => other.map(|_| Vec::new()),
-        }
+                    .collect()
+            })
     }
 
     fn preview(&self, r: &Request) -> Result<String, String> {
-        let body = self.body(r)?;
-        Ok(format!(
-            "POST {}/service/tickets\nclientId: {}\n{}",
-            self.base(),
-            self.cfg.clientid,
-            serde_json::to_string_pretty(&body).unwrap_or_default()
-        ))
+        let client = format!("clientId: {}", self.cfg.clientid);
+        Ok(show("POST", &self.base(), &[client], &self.body(r)?))
     }
 }

@@ -5,8 +5,8 @@
 //! nothing is not trusted until `lookupgrace` has passed (`lookup_grace`). Clear: a
 //! comment, or the transition named `resolvetransition`, looked up per issue.
 
-use super::http::{Http, Lost, Reply};
-use super::{body_for, cut, encode, Answer, Request, System, Ticket};
+use super::http::Http;
+use super::{body_for, cut, encode, made, show, unmakeable, Answer, Request, System, Ticket};
 use crate::config::system::{OnClear, SystemConfig};
 use serde_json::{json, Value};
 
@@ -17,13 +17,37 @@ pub struct Jira<'a> {
 
 const NAME: &str = "jira";
 
-fn answer(r: Result<Reply, Lost>) -> Answer<Value> {
-    super::answer(r, NAME)
-}
-
 impl Jira<'_> {
     fn base(&self) -> String {
         format!("{}/rest/api/{}", self.cfg.url, self.cfg.api)
+    }
+
+    fn send(&self, method: &str, path: &str, body: Option<&Value>) -> Answer<Value> {
+        let url = format!("{}/{path}", self.base());
+        let bytes = body.map(|b| b.to_string());
+        let sent = self
+            .http
+            .send(method, &url, &[], bytes.as_deref().map(str::as_bytes));
+        super::answer(sent, NAME)
+    }
+
+    /// Issues found by JQL, with `fields`.
+    fn search(&self, jql: &str, fields: &str, max: usize) -> Answer<Vec<Value>> {
+        let path = if self.cfg.api == 3 {
+            "search/jql"
+        } else {
+            "search"
+        };
+        let q = format!(
+            "{path}?jql={}&fields={fields}&maxResults={max}",
+            encode(jql)
+        );
+        self.send("GET", &q, None).lost_is_failure().map(|v| {
+            v.get("issues")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default()
+        })
     }
 
     /// Text as the API version wants it: a string (2), or a document (3).
@@ -68,23 +92,27 @@ impl Jira<'_> {
         }
     }
 
-    fn comment(&self, key: &str, text: &str) -> Answer<()> {
-        let url = format!("{}/issue/{key}/comment", self.base());
-        let body = json!({ "body": self.text(text) });
-        done(answer(self.http.send(
-            "POST",
-            &url,
-            &[],
-            Some(body.to_string().as_bytes()),
-        )))
-    }
-}
-
-/// A call whose answer carries nothing to keep; a lost answer to it is only a failure.
-fn done(a: Answer<Value>) -> Answer<()> {
-    match a {
-        Answer::Ambiguous(m) => Answer::Failed(m),
-        other => other.map(|_| ()),
+    /// The id of the issue's transition named `resolvetransition`.
+    fn resolve(&self, key: &str) -> Answer<()> {
+        let path = format!("issue/{key}/transitions");
+        self.send("GET", &path, None).lost_is_failure().then(|v| {
+            let all = v.get("transitions").and_then(Value::as_array).cloned().unwrap_or_default();
+            let want = &self.cfg.resolvetransition;
+            let named = |tr: &&Value| {
+                tr.get("name")
+                    .and_then(Value::as_str)
+                    .is_some_and(|n| n.eq_ignore_ascii_case(want))
+            };
+            let Some(id) = all.iter().find(named).and_then(|tr| tr.get("id")) else {
+                let names: Vec<&str> = all.iter().filter_map(|t| t.get("name")?.as_str()).collect();
+                return Answer::Refused(format!(
+                    "{key} has no transition named {want:?} from its status (it has: {}); set resolvetransition",
+                    names.join(", ")
+                ));
+            };
+            let body = json!({"transition": {"id": id}});
+            self.send("POST", &path, Some(&body)).lost_is_failure().map(|_| ())
+        })
     }
 }
 
@@ -96,22 +124,14 @@ impl System for Jira<'_> {
     fn create(&self, r: &Request) -> Answer<Ticket> {
         let body = match self.body(r) {
             Ok(b) => b,
-            Err(e) => return Answer::Refused(format!("the body cannot be made: {e}")),
+            Err(e) => return unmakeable(e),
         };
-        let url = format!("{}/issue", self.base());
-        match answer(
-            self.http
-                .send("POST", &url, &[], Some(body.to_string().as_bytes())),
-        ) {
-            Answer::Done(v) => match v.get("key").and_then(Value::as_str) {
-                Some(key) => Answer::Done(self.ticket(key)),
-                None => Answer::Ambiguous(format!(
-                    "{NAME} answered without an issue key: {}",
-                    crate::log::clip(&v.to_string(), 200)
-                )),
-            },
-            other => other.map(|_| self.ticket("")),
-        }
+        made(
+            self.send("POST", "issue", Some(&body)),
+            NAME,
+            "an issue key",
+            |v| v.get("key").and_then(Value::as_str).map(|k| self.ticket(k)),
+        )
     }
 
     fn can_find(&self) -> bool {
@@ -124,90 +144,33 @@ impl System for Jira<'_> {
 
     fn find(&self, r: &Request) -> Answer<Option<Ticket>> {
         let key = super::system_key(r.key);
-        let jql = format!("labels = \"{key}\"");
-        let path = if self.cfg.api == 3 {
-            "search/jql"
-        } else {
-            "search"
-        };
-        let url = format!("{}/{path}?jql={}&fields=labels", self.base(), encode(&jql));
-        match answer(self.http.send("GET", &url, &[], None)) {
-            Answer::Done(v) => {
-                let issues = v
-                    .get("issues")
-                    .and_then(Value::as_array)
-                    .cloned()
-                    .unwrap_or_default();
+        self.search(&format!("labels = \"{key}\""), "labels", 5)
+            .map(|issues| {
                 // Only an issue that carries exactly the key's label.
-                let hit = issues.iter().find(|i| {
-                    i.pointer("/fields/labels")
-                        .and_then(Value::as_array)
-                        .is_some_and(|l| l.iter().any(|x| x.as_str() == Some(&key)))
-                });
-                Answer::Done(
-                    hit.and_then(|i| i.get("key").and_then(Value::as_str))
-                        .map(|k| self.ticket(k)),
-                )
-            }
-            Answer::Ambiguous(m) => Answer::Failed(m),
-            other => other.map(|_| None),
-        }
+                issues
+                    .iter()
+                    .find(|i| {
+                        i.pointer("/fields/labels")
+                            .and_then(Value::as_array)
+                            .is_some_and(|l| l.iter().any(|x| x.as_str() == Some(&key)))
+                    })
+                    .and_then(|i| i.get("key").and_then(Value::as_str))
+                    .map(|k| self.ticket(k))
+            })
     }
 
     fn clear(&self, t: &Ticket, _r: &Request, text: &str) -> Answer<bool> {
         if self.cfg.onclear == OnClear::Nothing {
             return Answer::Done(false);
         }
-        if let a @ (Answer::Ambiguous(_)
-        | Answer::Wait { .. }
-        | Answer::Refused(_)
-        | Answer::Credentials(_)
-        | Answer::Failed(_)
-        | Answer::Busy(_)) = self.comment(&t.id, text)
-        {
-            return a.map(|_| false);
+        let comment = json!({ "body": self.text(text) });
+        let noted = self
+            .send("POST", &format!("issue/{}/comment", t.id), Some(&comment))
+            .lost_is_failure();
+        if self.cfg.onclear == OnClear::Comment || !matches!(noted, Answer::Done(_)) {
+            return noted.map(|_| true);
         }
-        if self.cfg.onclear == OnClear::Comment {
-            return Answer::Done(true);
-        }
-        let url = format!("{}/issue/{}/transitions", self.base(), t.id);
-        let v = match answer(self.http.send("GET", &url, &[], None)) {
-            Answer::Done(v) => v,
-            other => return done(other).map(|_| false),
-        };
-        let transitions = v
-            .get("transitions")
-            .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default();
-        let want = &self.cfg.resolvetransition;
-        let Some(id) = transitions
-            .iter()
-            .find(|tr| {
-                tr.get("name")
-                    .and_then(Value::as_str)
-                    .is_some_and(|n| n.eq_ignore_ascii_case(want))
-            })
-            .and_then(|tr| tr.get("id").and_then(Value::as_str))
-        else {
-            let names: Vec<&str> = transitions
-                .iter()
-                .filter_map(|t| t.get("name").and_then(Value::as_str))
-                .collect();
-            return Answer::Refused(format!(
-                "{} has no transition named {want:?} from its status (it has: {}); set resolvetransition",
-                t.id,
-                names.join(", ")
-            ));
-        };
-        let body = json!({"transition": {"id": id}});
-        done(answer(self.http.send(
-            "POST",
-            &url,
-            &[],
-            Some(body.to_string().as_bytes()),
-        )))
-        .map(|_| true)
+        self.resolve(&t.id).map(|_| true)
     }
 
     fn can_sync(&self) -> bool {
@@ -220,42 +183,25 @@ impl System for Jira<'_> {
         }
         let keys: Vec<String> = batch.iter().map(|t| format!("\"{}\"", t.id)).collect();
         let jql = format!("key in ({})", keys.join(","));
-        let path = if self.cfg.api == 3 {
-            "search/jql"
-        } else {
-            "search"
-        };
-        let url = format!(
-            "{}/{path}?jql={}&fields=status&maxResults={}",
-            self.base(),
-            encode(&jql),
-            batch.len()
-        );
-        match answer(self.http.send("GET", &url, &[], None)) {
-            Answer::Done(v) => Answer::Done(
-                v.get("issues")
-                    .and_then(Value::as_array)
-                    .into_iter()
-                    .flatten()
-                    .filter(|i| {
-                        i.pointer("/fields/status/statusCategory/key")
-                            .and_then(Value::as_str)
-                            == Some("done")
-                    })
-                    .filter_map(|i| i.get("key").and_then(Value::as_str).map(String::from))
-                    .collect(),
-            ),
-            Answer::Ambiguous(m) => Answer::Failed(m),
-            other => other.map(|_| Vec::new()),
-        }
+        self.search(&jql, "status", batch.len()).map(|issues| {
+            issues
+                .iter()
+                .filter(|i| {
+                    i.pointer("/fields/status/statusCategory/key")
+                        .and_then(Value::as_str)
+                        == Some("done")
+                })
+                .filter_map(|i| i.get("key").and_then(Value::as_str).map(String::from))
+                .collect()
+        })
     }
 
     fn preview(&self, r: &Request) -> Result<String, String> {
-        let body = self.body(r)?;
-        Ok(format!(
-            "POST {}/issue\n{}",
-            self.base(),
-            serde_json::to_string_pretty(&body).unwrap_or_default()
+        Ok(show(
+            "POST",
+            &format!("{}/issue", self.base()),
+            &[],
+            &self.body(r)?,
         ))
     }
 }

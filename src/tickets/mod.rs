@@ -33,6 +33,17 @@ pub struct Ticket {
     pub link: Option<String>,
 }
 
+impl Ticket {
+    /// A ticket known by its id alone.
+    pub fn plain(id: String) -> Ticket {
+        Ticket {
+            id,
+            reference: None,
+            link: None,
+        }
+    }
+}
+
 /// What one call to a ticket system came to.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Answer<T> {
@@ -57,9 +68,10 @@ pub enum Answer<T> {
 }
 
 impl<T> Answer<T> {
-    pub fn map<U>(self, f: impl FnOnce(T) -> U) -> Answer<U> {
+    /// The next step with what a call gave; every other answer passes through as it is.
+    pub fn then<U>(self, f: impl FnOnce(T) -> Answer<U>) -> Answer<U> {
         match self {
-            Answer::Done(t) => Answer::Done(f(t)),
+            Answer::Done(t) => f(t),
             Answer::Ambiguous(m) => Answer::Ambiguous(m),
             Answer::Wait {
                 secs,
@@ -75,6 +87,19 @@ impl<T> Answer<T> {
             Answer::Failed(m) => Answer::Failed(m),
             Answer::Busy(m) => Answer::Busy(m),
         }
+    }
+
+    /// For a call that makes nothing (a lookup, a note, a state query): an answer lost on
+    /// the way is a plain failure, with nothing to look up afterwards.
+    pub fn lost_is_failure(self) -> Answer<T> {
+        match self {
+            Answer::Ambiguous(m) => Answer::Failed(m),
+            other => other,
+        }
+    }
+
+    pub fn map<U>(self, f: impl FnOnce(T) -> U) -> Answer<U> {
+        self.then(|t| Answer::Done(f(t)))
     }
 }
 
@@ -483,6 +508,39 @@ pub fn encode(s: &str) -> String {
             }
         })
         .collect()
+}
+
+/// A request as `--dry-run` and `check-config` show it: the method and URL, any headers
+/// that are no secret, and the body.
+pub fn show(method: &str, url: &str, headers: &[String], body: &Value) -> String {
+    let mut out = format!("{method} {url}\n");
+    for h in headers {
+        out.push_str(h);
+        out.push('\n');
+    }
+    out.push_str(&serde_json::to_string_pretty(body).unwrap_or_default());
+    out
+}
+
+/// A body that cannot be made for this event: nothing to send, and no retry makes one.
+pub fn unmakeable<T>(e: String) -> Answer<T> {
+    Answer::Refused(format!("the body cannot be made: {e}"))
+}
+
+/// A create's answer turned into its ticket; an answer without one may hide a ticket made.
+pub fn made(
+    a: Answer<Value>,
+    system: &str,
+    what: &str,
+    ticket: impl FnOnce(&Value) -> Option<Ticket>,
+) -> Answer<Ticket> {
+    a.then(|v| match ticket(&v) {
+        Some(t) => Answer::Done(t),
+        None => Answer::Ambiguous(format!(
+            "{system} answered without {what}: {}",
+            crate::log::clip(&v.to_string(), 200)
+        )),
+    })
 }
 
 /// The first `n` characters of a text (never inside a character).

@@ -4,8 +4,8 @@
 //! the event as recorded, keys sorted). 409 (the first still in progress) waits; 422 (the
 //! key reused with another body) gives up with the reason.
 
-use super::http::{Http, Lost, Reply};
-use super::{body_for, Answer, Request, System, Ticket};
+use super::http::Http;
+use super::{body_for, made, show, unmakeable, Answer, Request, System, Ticket};
 use crate::config::system::{OnClear, SystemConfig};
 use serde_json::{Map, Value};
 
@@ -15,10 +15,6 @@ pub struct Webhook<'a> {
 }
 
 const NAME: &str = "webhook";
-
-fn answer(r: Result<Reply, Lost>) -> Answer<Value> {
-    super::answer(r, NAME)
-}
 
 /// The value at a dotted path (`ticket`, `data.id`) as text: a string, or a number.
 pub fn field(v: &Value, path: &str) -> Option<String> {
@@ -45,12 +41,13 @@ impl Webhook<'_> {
     fn post(&self, url: &str, key: &str, body: &Value) -> Answer<Value> {
         let header = format!("\"{}\"", super::system_key(key));
         let bytes = body.to_string();
-        answer(self.http.send(
+        let sent = self.http.send(
             "POST",
             url,
             &[("Idempotency-Key", &header)],
             Some(bytes.as_bytes()),
-        ))
+        );
+        super::answer(sent, NAME)
     }
 }
 
@@ -62,27 +59,12 @@ impl System for Webhook<'_> {
     fn create(&self, r: &Request) -> Answer<Ticket> {
         let body = match self.body(r) {
             Ok(b) => b,
-            Err(e) => return Answer::Refused(format!("the body cannot be made: {e}")),
+            Err(e) => return unmakeable(e),
         };
-        match self.post(&self.cfg.url, r.key, &body) {
-            Answer::Done(v) => match field(&v, &self.cfg.ticketfield) {
-                Some(id) => Answer::Done(Ticket {
-                    id,
-                    reference: None,
-                    link: None,
-                }),
-                None => Answer::Ambiguous(format!(
-                    "the {NAME} answered without a ticket in `{}`: {}",
-                    self.cfg.ticketfield,
-                    crate::log::clip(&v.to_string(), 200)
-                )),
-            },
-            other => other.map(|_| Ticket {
-                id: String::new(),
-                reference: None,
-                link: None,
-            }),
-        }
+        let what = format!("a ticket in `{}`", self.cfg.ticketfield);
+        made(self.post(&self.cfg.url, r.key, &body), NAME, &what, |v| {
+            field(v, &self.cfg.ticketfield).map(Ticket::plain)
+        })
     }
 
     fn clear(&self, t: &Ticket, r: &Request, text: &str) -> Answer<bool> {
@@ -92,7 +74,7 @@ impl System for Webhook<'_> {
         let mut body = match self.body(r) {
             Ok(Value::Object(m)) => m,
             Ok(_) => Map::new(),
-            Err(e) => return Answer::Refused(format!("the body cannot be made: {e}")),
+            Err(e) => return unmakeable(e),
         };
         body.insert("event".into(), Value::String("clear".into()));
         body.insert("ticket".into(), Value::String(t.id.clone()));
@@ -102,20 +84,14 @@ impl System for Webhook<'_> {
         }
         let url = self.cfg.clearurl.as_deref().unwrap_or(&self.cfg.url);
         let key = format!("{}-clear", r.key);
-        match self.post(url, &key, &Value::Object(body)) {
-            Answer::Ambiguous(m) => Answer::Failed(m),
-            other => other.map(|_| true),
-        }
+        self.post(url, &key, &Value::Object(body))
+            .lost_is_failure()
+            .map(|_| true)
     }
 
     fn preview(&self, r: &Request) -> Result<String, String> {
-        let body = self.body(r)?;
-        Ok(format!(
-            "POST {}\nIdempotency-Key: \"{}\"\n{}",
-            self.cfg.url,
-            super::system_key(r.key),
-            serde_json::to_string_pretty(&body).unwrap_or_default()
-        ))
+        let key = format!("Idempotency-Key: \"{}\"", super::system_key(r.key));
+        Ok(show("POST", &self.cfg.url, &[key], &self.body(r)?))
     }
 }
 
