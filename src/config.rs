@@ -389,6 +389,59 @@ impl<'a> Reader<'a> {
         }
     }
 
+    /// An http(s) URL, without a trailing slash. One carrying `user:password@` is refused:
+    /// it would show in every message that names the URL (check-config, the log, stderr,
+    /// the state DB's last_error). `missing`: the words when a required one is absent.
+    fn url(
+        &mut self,
+        sect: &RawSection,
+        key: &str,
+        missing: Option<&str>,
+        creds: &str,
+    ) -> Option<String> {
+        let Some((u, line)) = self.text(sect, key) else {
+            if let Some(example) = missing {
+                self.err(
+                    sect,
+                    key,
+                    Some(sect.line),
+                    format!("is missing ({example})"),
+                );
+            }
+            return None;
+        };
+        let u = u.trim().trim_end_matches('/').to_string();
+        let authority = u
+            .split("://")
+            .nth(1)
+            .unwrap_or("")
+            .split('/')
+            .next()
+            .unwrap_or("");
+        if authority.contains('@') {
+            self.err(
+                sect,
+                key,
+                Some(line),
+                format!(
+                    "carries a user or password (`user:password@host`), which would show in \
+                     every message naming the URL: give the bare URL, and the credentials as {creds}"
+                ),
+            );
+            return None;
+        }
+        if !(u.starts_with("http://") || u.starts_with("https://")) {
+            self.err(
+                sect,
+                key,
+                Some(line),
+                format!("{u:?} must start with http:// or https://"),
+            );
+            return None;
+        }
+        Some(u)
+    }
+
     fn path(&mut self, sect: &RawSection, key: &str) -> Option<PathBuf> {
         let (v, _) = self.get(sect, key)?;
         if v.is_empty() {
@@ -784,51 +837,12 @@ pub struct Salvaged {
 }
 
 fn read_zenoss(r: &mut Reader, z: &RawSection) -> Option<ZenossConfig> {
-    let url = match r.text(z, "url") {
-        Some((u, line)) => {
-            let u = u.trim().trim_end_matches('/').to_string();
-            // `http://admin:pw@host` would carry the password into every message that
-            // names the URL (check-config, the log, stderr, the state DB's last_error).
-            let authority = u
-                .split("://")
-                .nth(1)
-                .unwrap_or("")
-                .split('/')
-                .next()
-                .unwrap_or("");
-            if authority.contains('@') {
-                r.err(
-                    z,
-                    "url",
-                    Some(line),
-                    "carries a user or password (`user:password@host`), which would show in \
-                     every message naming the URL: give the bare URL, and the credentials as \
-                     `user` and `password` (or `passwordfile`)"
-                        .into(),
-                );
-                return None;
-            }
-            if !(u.starts_with("http://") || u.starts_with("https://")) {
-                r.err(
-                    z,
-                    "url",
-                    Some(line),
-                    format!("{u:?} must start with http:// or https://"),
-                );
-                return None;
-            }
-            u
-        }
-        None => {
-            r.err(
-                z,
-                "url",
-                Some(z.line),
-                "is missing (e.g. `url: http://localhost:8080`)".into(),
-            );
-            return None;
-        }
-    };
+    let url = r.url(
+        z,
+        "url",
+        Some("e.g. `url: http://localhost:8080`"),
+        "`user` and `password` (or `passwordfile`)",
+    )?;
     let user = r.text(z, "user").map(|x| x.0);
     let password = match (r.text(z, "password"), r.path(z, "passwordfile")) {
         (Some((p, _)), _) => Some(p),

@@ -213,7 +213,9 @@ impl Reader<'_> {
             );
             return None;
         };
-        let url = self.system_url(&s)?;
+        let creds = "its own keys (user, password, token, ...)";
+        let example = "the system's base URL, e.g. https://example.service-now.com";
+        let url = self.url(&s, "url", Some(example), creds)?;
         if url.starts_with("http://") {
             warnings.push(format!(
                 "{}: [{sname}] url is http://: credentials and event text travel in clear",
@@ -270,10 +272,7 @@ impl Reader<'_> {
         let resolvestate = word(self, "resolvestate", "6");
         let closecode = word(self, "closecode", "Solved (Permanently)");
         let ticketfield = word(self, "ticketfield", "ticket");
-        let clearurl = self
-            .text(&s, "clearurl")
-            .map(|x| x.0.trim().to_string())
-            .filter(|u| !u.is_empty());
+        let clearurl = self.url(&s, "clearurl", None, creds);
         let project = word(self, "project", "");
         if kind == Kind::Jira && project.is_empty() {
             self.err(
@@ -408,40 +407,6 @@ impl Reader<'_> {
                 }
             }
         }
-    }
-
-    fn system_url(&mut self, s: &RawSection) -> Option<String> {
-        let Some((u, line)) = self.text(s, "url") else {
-            self.err(
-                s,
-                "url",
-                Some(s.line),
-                "is missing (the system's base URL, e.g. https://example.service-now.com)".into(),
-            );
-            return None;
-        };
-        let u = u.trim().trim_end_matches('/').to_string();
-        let authority = u
-            .split("://")
-            .nth(1)
-            .unwrap_or("")
-            .split('/')
-            .next()
-            .unwrap_or("");
-        if authority.contains('@') {
-            self.err(s, "url", Some(line), "carries a user or password (`user:password@host`), which would show in every message naming the URL: give the bare URL, and the credentials as `user` and `password` (or `token`)".into());
-            return None;
-        }
-        if !(u.starts_with("http://") || u.starts_with("https://")) {
-            self.err(
-                s,
-                "url",
-                Some(line),
-                format!("{u:?} must start with http:// or https://"),
-            );
-            return None;
-        }
-        Some(u)
     }
 
     /// `key`, or `keyfile` (the file must be the owner's alone).
