@@ -68,6 +68,8 @@ for need in ("ZenPacks/community/ZenTicket/zep/actions.json",
              "ZenPacks/community/ZenTicket/etc/zenticket-controlcenter.conf",
              "ZenPacks/community/ZenTicket/migrate/AddZenticketService.py",
              "ZenPacks/community/ZenTicket/migrate/ZenticketOnSharedVolume.py",
+             "ZenPacks/community/ZenTicket/actions.py",
+             "ZenPacks/community/ZenTicket/configure.zcml",
              "EGG-INFO/entry_points.txt"):
     if need not in names:
         sys.exit("release: the egg lacks " + need)

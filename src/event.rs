@@ -202,7 +202,7 @@ impl Event {
     pub fn from_json(obj: &Map<String, Value>) -> Result<Event, String> {
         let mut e = Event::default();
         for (key, v) in obj {
-            if v.is_null() {
+            if v.is_null() || key == RAW {
                 continue;
             }
             let bad = || format!("{key}: unexpected value {v}");
@@ -285,6 +285,27 @@ impl Event {
                     }
                 }
                 _ => {}
+            }
+        }
+        if let Some(Value::Object(raw)) = obj.get(RAW) {
+            for (key, v) in raw {
+                let bytes = v
+                    .as_str()
+                    .and_then(base64_decode)
+                    .ok_or_else(|| format!("{RAW}.{key}: not base64"))?;
+                let slot = match key.as_str() {
+                    "device" => &mut e.device,
+                    "ipAddress" => &mut e.ip_address,
+                    "component" => &mut e.component,
+                    "summary" => &mut e.summary,
+                    "message" => &mut e.message,
+                    "eventClass" => &mut e.event_class,
+                    "DeviceClass" => &mut e.device_class,
+                    "DeviceGroups" => &mut e.device_groups,
+                    "DevicePriority" => &mut e.device_priority,
+                    other => return Err(format!("{RAW}.{other}: not a text field")),
+                };
+                *slot = Some(bytes);
             }
         }
         Ok(e)
@@ -513,9 +534,15 @@ impl Fields {
 /// Zenoss gives); more is a mistake, and must not cost the hook its memory.
 pub const MAX_EVENT_JSON: u64 = 16 << 20;
 
+/// The key under which the zenticket action (the pack's `actions.py`) passes, base64, the
+/// bytes of text fields that are not valid UTF-8 and so cannot stand in a JSON string:
+/// event text is data, byte for byte, whatever its encoding.
+pub const RAW: &str = "zenticket_raw";
+
 /// The attribute names the hook reads (and asks `query` for); any other key of
 /// `--event-json` is skipped as it is parsed, never kept (a million keys cost no memory).
 pub const KEYS: &[&str] = &[
+    RAW,
     "evid",
     "count",
     "eventState",
@@ -587,6 +614,40 @@ pub fn read_json(path: &Path) -> Result<Event, String> {
     Event::from_json(&obj).map_err(|m| format!("--event-json {name}: {m}"))
 }
 
+/// Standard base64 (RFC 4648, with padding) to bytes; None if it is not that.
+pub fn base64_decode(s: &str) -> Option<Vec<u8>> {
+    let val = |c: u8| -> Option<u32> {
+        Some(match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'+' => 62,
+            b'/' => 63,
+            _ => return None,
+        } as u32)
+    };
+    let b = s.as_bytes();
+    if !b.len().is_multiple_of(4) {
+        return None;
+    }
+    let mut out = Vec::with_capacity(b.len() / 4 * 3);
+    for (n, chunk) in b.chunks(4).enumerate() {
+        let last = n == b.len() / 4 - 1;
+        let pad = chunk.iter().rev().take_while(|&&c| c == b'=').count();
+        if pad > 2 || (pad > 0 && !last) {
+            return None;
+        }
+        let mut v = 0u32;
+        for &c in &chunk[..4 - pad] {
+            v = v << 6 | val(c)?;
+        }
+        v <<= 6 * pad as u32;
+        let bytes = [(v >> 16) as u8, (v >> 8) as u8, v as u8];
+        out.extend_from_slice(&bytes[..3 - pad]);
+    }
+    Some(out)
+}
+
 fn as_text(v: &Value) -> Option<String> {
     match v {
         Value::String(s) => Some(s.clone()),
@@ -653,6 +714,41 @@ pub fn cut_to_arg_limit(v: &mut Vec<u8>) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn base64_reads_rfc4648_and_refuses_the_rest() {
+        let table: &[(&str, Option<&[u8]>)] = &[
+            ("", Some(b"")),
+            ("Zg==", Some(b"f")),
+            ("Zm8=", Some(b"fo")),
+            ("Zm9v", Some(b"foo")),
+            ("Y2Fm6SD/", Some(b"caf\xe9 \xff")),
+            ("Zm9", None),
+            ("Zg==Zg==", None),
+            ("Z===", None),
+            ("Zm9v!", None),
+        ];
+        for &(text, want) in table {
+            assert_eq!(base64_decode(text).as_deref(), want, "{text:?}");
+        }
+    }
+
+    #[test]
+    fn the_actions_raw_bytes_replace_the_lossy_text() {
+        let obj: Map<String, Value> = serde_json::from_str(
+            r#"{"evid": "e", "count": 1, "summary": "caf\ufffd",
+                "zenticket_raw": {"summary": "Y2Fm6SD/"}}"#,
+        )
+        .unwrap();
+        let e = Event::from_json(&obj).unwrap();
+        assert_eq!(e.summary.as_deref(), Some(&b"caf\xe9 \xff"[..]));
+        let bad: Map<String, Value> =
+            serde_json::from_str(r#"{"evid": "e", "zenticket_raw": {"evid": "ZQ=="}}"#).unwrap();
+        assert_eq!(
+            Event::from_json(&bad).unwrap_err(),
+            "zenticket_raw.evid: not a text field"
+        );
+    }
     use serde_json::json;
 
     #[test]

@@ -345,3 +345,16 @@ fn a_passwordfile_others_can_read_is_refused() {
         Some("Basic YWRtaW46emVub3Nz")
     );
 }
+
+/// A Zenoss that answers every call late, but within `[ZENOSS] timeout` (a WAN, a busy
+/// Zope): nothing is taken for a failure.
+#[test]
+fn a_zenoss_answering_late_within_the_timeout_is_not_a_failure() {
+    let z = Zenoss::start(Version::V6);
+    z.latency(Duration::from_millis(300));
+    let out = ack_test(&z, "late-1");
+    out.status(0);
+    assert_eq!(out.json()["ack"], "done");
+    assert_eq!(z.methods(), ["acknowledge", "write_log"]);
+    assert_eq!(z.event("late-1").unwrap().notes.len(), 1);
+}

@@ -338,3 +338,187 @@ fn event_text_on_the_command_line_would_run_as_code() {
         "the hazard is real: {command}"
     );
 }
+
+/// The fields of a ZEvent as the action harness builds its EventSummary from them (text as
+/// base64, so bytes that are not UTF-8 pass too).
+fn harness_fields(e: &ZEvent, summary: &[u8]) -> Value {
+    let b = |s: &[u8]| crate::common::zenoss::b64(s);
+    serde_json::json!({
+        "evid": e.evid, "count": e.count, "state": e.state, "severity": e.severity,
+        "prodState": e.prod_state.unwrap_or(1000), "priority": e.priority,
+        "device": b(e.device.as_bytes()), "component": b(e.component.as_bytes()),
+        "summary": b(summary), "message": b(e.message.as_bytes()),
+        "eventClass": b(e.event_class.as_bytes()), "ip": b(e.ip.as_bytes()),
+        "deviceClass": b(e.device_class.as_bytes()),
+        "groups": e.groups.iter().map(|g| b(g.as_bytes())).collect::<Vec<_>>(),
+        "first": e.first_time, "last": e.last_time,
+    })
+}
+
+/// Runs the action harness (Python 2.7, stand-ins following Zenoss's code) for one event
+/// in `t`'s folder (its ZENHOME); None where Python 2.7 is absent.
+fn run_action(t: &Test, fields: &Value, mode: &str, ticket_mode: &str) -> Option<Value> {
+    let py = python2("the zenticket action under zenactiond")?;
+    t.prepare();
+    let home = t.path();
+    std::fs::create_dir_all(home.join("bin")).unwrap();
+    let _ = std::fs::remove_file(home.join("bin/zenticket-hook"));
+    std::os::unix::fs::symlink(BIN, home.join("bin/zenticket-hook")).unwrap();
+    let f = home.join("fields.json");
+    std::fs::write(&f, fields.to_string()).unwrap();
+    let out = Command::new(py)
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/zenpack_action.py"))
+        .arg(pack())
+        .arg(home)
+        .arg(&f)
+        .arg(mode)
+        .env("TEST_DIR", home)
+        .env("TICKET_MODE", ticket_mode)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Some(serde_json::from_slice(&out.stdout).expect("the harness's JSON"))
+}
+
+/// The native action: the hook's argv has no shell, the event file is private and gone
+/// afterwards, the signal is unchanged, every hostile field reaches the script byte for
+/// byte, and the script gets exactly what the command notification plus `detail` gives it.
+#[test]
+fn the_native_action_hands_the_whole_event_to_the_hook_with_no_shell() {
+    let evid = "0242ac11-0008-8a4b-11ee-5f1e2d7c9b01";
+    let mut ev = hostile(evid);
+    ev.message = format!("{}\n{}", ev.message, "x".repeat(100 * 1024));
+    let z = Zenoss::start(Version::V6);
+    z.add(ev.clone());
+    let native = Test::new().zenoss(&z);
+    let Some(out) = run_action(
+        &native,
+        &harness_fields(&ev, ev.summary.as_bytes()),
+        "new",
+        "counter",
+    ) else {
+        return;
+    };
+    assert!(
+        !z.methods().contains(&"detail".to_string()),
+        "the JSON is the whole event: no fetch ({:?})",
+        z.methods()
+    );
+    let q = &out["queued"][0];
+    let conf = native.config_path().display().to_string();
+    let home = native.path().display().to_string();
+    let args: Vec<String> = q["args"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        args[..4],
+        [
+            format!("{home}/bin/zenticket-hook"),
+            "--config".into(),
+            conf,
+            "--event-json".into()
+        ]
+    );
+    assert_eq!(args.len(), 5, "no --clear, no shell: {args:?}");
+    assert_eq!(q["file_mode"], "0600");
+    assert_eq!(out["spool_mode"], "0700");
+    assert_eq!(
+        out["spool_left"],
+        serde_json::json!([]),
+        "the event's file is removed"
+    );
+    assert_eq!(out["signal_unchanged"], true);
+    assert_eq!(
+        out["parallel"], 3,
+        "zenactiond's maxCommands caps the hooks at once"
+    );
+    let sent: Value = serde_json::from_str(q["event_json"].as_str().unwrap()).unwrap();
+    assert_eq!(sent["summary"], ev.summary);
+    assert_eq!(sent["message"], ev.message);
+    assert_eq!(sent["device"], ev.device);
+    assert_eq!(sent["DeviceGroups"], "|/Network");
+    assert!(sent.get("zenticket_raw").is_none(), "all of it is UTF-8");
+    // The same event through the command notification: `detail` from Zenoss.
+    z.add(ev.clone());
+    let fetched = Test::new()
+        .zenoss(&z)
+        .bare(evid, 1, 0)
+        .args(["--severity", "4"])
+        .run();
+    fetched.status(0);
+    assert_eq!(
+        calls(native.path()),
+        calls(fetched.dir.as_path()),
+        "the script gets the same argv by either path"
+    );
+    assert!(!native.path().join("PWNED").exists());
+}
+
+#[test]
+fn the_native_action_passes_bytes_that_are_not_utf8_and_clears_and_times_out() {
+    let ev = ZEvent::new("0242ac11-0008-8a4b-11ee-5f1e2d7c9b02");
+    let summary = b"caf\xe9 \xff$(touch PWNED) \"q\"";
+    let t = Test::new();
+    let Some(out) = run_action(&t, &harness_fields(&ev, summary), "new", "counter") else {
+        return;
+    };
+    let sent: Value =
+        serde_json::from_str(out["queued"][0]["event_json"].as_str().unwrap()).unwrap();
+    assert_eq!(
+        sent["zenticket_raw"]["summary"],
+        crate::common::zenoss::b64(summary)
+    );
+    assert_eq!(
+        arg_after(&calls(t.path())[0], "-summary"),
+        summary,
+        "byte for byte"
+    );
+    // The clear signal: --clear, and the clear goes through as for the command.
+    let out = run_action(&t, &harness_fields(&ev, summary), "clear", "counter").unwrap();
+    let args = out["queued"][0]["args"].as_array().unwrap();
+    assert_eq!(args.last().unwrap(), "--clear");
+    // A hook held past the action's timeout is killed; its file is removed all the same,
+    // and Zenoss users see that it failed.
+    let slow = Test::new();
+    let out = run_action(&slow, &harness_fields(&ev, summary), "timeout", "hang").unwrap();
+    assert_eq!(out["queued"][0]["timeout"], 1);
+    assert_eq!(out["spool_left"], serde_json::json!([]));
+    let events = out["events"].as_array().unwrap();
+    assert_eq!(events[0]["summary"], "zenticket zenticket-hook timed out");
+    assert_eq!(events.last().unwrap()["eventClass"], "/Cmd/Failed");
+    assert_eq!(events.last().unwrap()["severity"], 4);
+}
+
+/// How install() chooses: the native action on a first install where Zenoss has its API,
+/// the command notification where it has not, and on an upgrade whatever the notification
+/// has (the administrator's choice); use_action() switches either way, keeping the command.
+#[test]
+fn install_chooses_the_native_action_on_a_first_install_and_an_upgrade_keeps_the_choice() {
+    let t = Test::new();
+    let Some(out) = run_action(
+        &t,
+        &harness_fields(&ZEvent::new("x"), b"s"),
+        "choose",
+        "counter",
+    ) else {
+        return;
+    };
+    assert_eq!(
+        out,
+        serde_json::json!({
+            "first install": ["zenticket", "", ["zenticket"]],
+            "upgrade, command kept": "command",
+            "upgrade, native kept": "zenticket",
+            "old zenoss": "command",
+            "switched": ["zenticket", "/etc/zt.conf"],
+            "switched back": ["command", true],
+        })
+    );
+}

@@ -178,6 +178,8 @@ struct Inner {
     password: String,
     apikey: Option<String>,
     misbehave: Option<Misbehave>,
+    /// Added to every reply: a Zenoss across a WAN, or under load.
+    latency: Duration,
 }
 
 #[derive(Clone)]
@@ -200,6 +202,7 @@ impl Zenoss {
             password: "zenoss".into(),
             apikey: None,
             misbehave: None,
+            latency: Duration::ZERO,
         }));
         let shared = inner.clone();
         let base = url.clone();
@@ -226,6 +229,12 @@ impl Zenoss {
 
     pub fn event(&self, evid: &str) -> Option<ZEvent> {
         self.lock().events.get(evid).cloned()
+    }
+
+    /// Every reply comes this much later.
+    pub fn latency(&self, d: Duration) -> &Zenoss {
+        self.lock().latency = d;
+        self
     }
 
     pub fn misbehave(&self, m: Option<Misbehave>) -> &Zenoss {
@@ -307,6 +316,8 @@ fn serve(stream: TcpStream, shared: &Arc<Mutex<Inner>>, base: &str) -> std::io::
     }
     let mut body = vec![0u8; length];
     reader.read_exact(&mut body)?;
+    let latency = shared.lock().unwrap_or_else(|e| e.into_inner()).latency;
+    std::thread::sleep(latency);
     let (status, ctype, extra, reply) = answer(shared, base, &path, &headers, &body);
     if let Some(Fault::Drop) = &extra {
         return Ok(());

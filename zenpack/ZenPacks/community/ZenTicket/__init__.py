@@ -8,6 +8,10 @@ and, on 5.x/6.x, add the zenticket service from service_definition/):
   create_sample_config.sh finds it and writes nothing; always refreshes the .example;
 - links bin/zenticket-hook into $ZENHOME/bin (the loader does it only from Zenoss 5.2);
 - points the notification's commands at this host's $ZENHOME when it is not /opt/zenoss;
+- on a first install, switches the pack's notification to the native `zenticket` action
+  (actions.py: the whole event to the hook, no shell, no fetch) where Zenoss has its API;
+  the command notification stays where it has not, and an upgrade keeps whichever the
+  notification has (use_action() switches it, from zendmd);
 - on Control Center (5.x/6.x) writes the one config, /var/zenoss/zenticket/zenticket.conf,
   if there is none: zenactiond's container (where the notification's hooks run) and the
   zenticket service both mount the var-zenpacks volume at /var/zenoss, so the hooks and the
@@ -117,6 +121,41 @@ def find_notification(dmd):
     return None
 
 
+def native_available():
+    """Whether this Zenoss has what the `zenticket` action needs; registers the action in
+    this process when its configure.zcml is not loaded yet (a first install), so that the
+    notification can use it at once. zenactiond loads it at its next start."""
+    try:
+        from zope.component import queryUtility, provideUtility
+        from Products.ZenModel.interfaces import IAction
+        from ZenPacks.community.ZenTicket.actions import ZenticketAction
+    except Exception as e:  # an old Zenoss: the command notification stays
+        log.info('the zenticket action is not available here (%s): the command notification stays', e)
+        return False
+    if queryUtility(IAction, ZenticketAction.id) is None:
+        provideUtility(ZenticketAction(), IAction, ZenticketAction.id)
+    return True
+
+
+def use_action(notification, kind, config=None):
+    """Switches the pack's notification between the native action ('native') and the
+    command ('command'). From zendmd:
+        from ZenPacks.community.ZenTicket import find_notification, use_action
+        use_action(find_notification(dmd), 'command'); commit()
+    """
+    if kind == 'native':
+        notification.action = 'zenticket'
+        notification.content['config'] = config if config is not None else (
+            cc_conf() if on_control_center() else '')
+        notification.content.setdefault('action_timeout', 60)
+    elif kind == 'command':
+        notification.action = 'command'
+        notification.content.setdefault('action_timeout', 60)
+    else:
+        raise ValueError('use_action: kind is native or command, not %r' % (kind,))
+    notification._p_changed = True
+
+
 class ZenPack(ZenPackBase):
 
     def install(self, app):
@@ -127,6 +166,7 @@ class ZenPack(ZenPackBase):
         zenhome = zenPath()
         self.installBinFile(BINARY)
         self._localize_notification(app, zenhome)
+        self._choose_action(app)
         self._remove_cron()
         self._write_cron_file(zenhome)
         self._create_event_class(app)
@@ -185,6 +225,20 @@ class ZenPack(ZenPackBase):
             f.write(text)
         log.info('wrote %s: the config of the hooks in zenactiond and of the zenticket '
                  'service, one state DB beside it', target)
+
+    def _choose_action(self, app):
+        """A first install switches the pack's notification to the native `zenticket`
+        action where Zenoss has its API (IAction, ProcessQueue, the event wrapper: 4.2 on);
+        an upgrade keeps whichever action the notification has: the administrator's
+        choice (Zenoss's loader never changes a notification's action either)."""
+        if getattr(self, 'prevZenPackVersion', None) is not None:
+            return
+        notification = find_notification(app.zport.dmd)
+        if notification is None or not native_available():
+            return
+        use_action(notification, 'native')
+        log.info('notification %s uses the zenticket action (the whole event, no shell); '
+                 'restart zenactiond so that it loads it', notification.id)
 
     def _localize_notification(self, app, zenhome):
         control_center = on_control_center()

@@ -1,0 +1,248 @@
+"""Runs the pack's `zenticket` action as zenactiond would, under Zenoss's Python 2.7, with
+stand-ins that follow Zenoss's code: a signal carrying an EventSummary-shaped event, the
+NotificationEventContextWrapper's names and forms (Products/ZenModel/NotificationSubscription.py),
+and a ProcessQueue that behaves as Products/ZenUtils/ProcessQueue.py does: at most
+`parallel` processes, the protocol wrapped so that only outReceived, errReceived and
+processEnded reach it (never connectionMade: no transport, the child's stdin never
+closed), SIGKILL at the timeout. The real zenticket-hook runs.
+
+argv: pack root, ZENHOME, a JSON file with the event's fields (text as base64), and the
+mode: `new`, `clear` or `timeout`. Prints one JSON object of what happened.
+"""
+
+import base64
+import copy
+import json
+import os
+import signal as signals
+import subprocess
+import sys
+import time
+import types
+
+root, zenhome, fields_file, mode = sys.argv[1:5]
+sys.dont_write_bytecode = True
+os.environ['ZENHOME'] = zenhome
+
+
+def module(name, **attrs):
+    m = types.ModuleType(name)
+    m.__dict__.update(attrs)
+    sys.modules[name] = m
+    return m
+
+
+class Interface(object):
+    pass
+
+
+class ZenPackBase(object):
+    pass
+
+
+module('Globals')
+zope = module('zope')
+zope.interface = module('zope.interface', implements=lambda *a: None, Interface=Interface)
+zope.schema = module('zope.schema', TextLine=lambda **k: k, Int=lambda **k: k)
+module('zope.component')
+module('Products')
+module('Products.ZenModel')
+module('Products.ZenModel.interfaces', IAction=Interface)
+module('Products.ZenModel.ZenPack', ZenPack=ZenPackBase)
+
+
+class IActionBase(object):
+    def configure(self, options):
+        self.options = options
+
+
+module('Products.ZenModel.actions', IActionBase=IActionBase)
+module('Products.ZenUtils')
+module('Products.ZenUtils.Utils', zenPath=lambda *p: os.path.join(zenhome, *p))
+module('Products.Zuul')
+module('Products.Zuul.interfaces')
+module('Products.Zuul.interfaces.actions', IActionContentInfo=Interface)
+module('Products.Zuul.utils', ZuulMessageFactory=lambda s: s)
+
+
+class ProcessProtocol(object):
+    transport = None
+
+
+module('twisted')
+module('twisted.internet')
+module('twisted.internet.protocol', ProcessProtocol=ProcessProtocol)
+
+STATUS = {0: 'New', 1: 'Acknowledged'}
+
+
+def local(ms):
+    t = time.localtime(ms / 1000.0)
+    return time.strftime('%Y/%m/%d %H:%M:%S', t) + '.%03d' % (ms % 1000)
+
+
+class Evt(object):
+    """The notification's `evt`: old names, notification forms."""
+
+
+def wrapper(summary):
+    occ = summary.occurrence[0]
+    details = dict((d.name, d.value) for d in occ.details)
+    evt = Evt()
+    evt.evid = summary.uuid
+    evt.count = summary.count
+    evt.eventState = summary.status
+    evt.severity = occ.severity
+    evt.prodState = int(details['zenoss.device.production_state'][0])
+    evt.DevicePriority = details['zenoss.device.priority'][0]
+    evt.device = occ.actor.element_identifier
+    evt.component = occ.actor.element_sub_identifier
+    evt.ipAddress = details['zenoss.device.ip_address'][0]
+    evt.summary = occ.summary
+    evt.message = occ.message
+    evt.eventClass = occ.event_class
+    evt.DeviceClass = details['zenoss.device.device_class'][0]
+    evt.DeviceGroups = '|' + '|'.join(details['zenoss.device.groups'])
+    evt.firstTime = local(summary.first_seen_time)
+    evt.lastTime = local(summary.last_seen_time)
+    return {'evt': evt}
+
+
+module('Products.ZenModel.NotificationSubscription', NotificationEventContextWrapper=wrapper)
+
+queued = []
+
+
+class ProcessQueue(object):
+    """As Zenoss's: a decorator that forwards out/err/processEnded only."""
+
+    def __init__(self, parallel=10):
+        self.parallel = parallel
+        self.started = False
+
+    def start(self):
+        self.started = True
+
+    def queueProcess(self, executable, args=(), env={}, path=None, uid=None, gid=None,
+                     usePTY=0, childFDs=None, processProtocol=None, timeout=60,
+                     timeout_callback=None):
+        queued.append({'executable': executable, 'args': list(args), 'timeout': timeout,
+                       'event_json': open(args[args.index('--event-json') + 1]).read(),
+                       'file_mode': oct(os.stat(args[args.index('--event-json') + 1]).st_mode & 0o777)})
+        # stdin is a pipe nobody closes: a child reading it waits until the timeout.
+        p = subprocess.Popen(list(args), executable=executable, env=env, stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        start = time.time()
+        while p.poll() is None and time.time() - start < timeout:
+            time.sleep(0.02)
+        reason_value = types.SimpleNamespace() if hasattr(types, 'SimpleNamespace') else type('R', (), {})()
+        if p.poll() is None:
+            os.kill(p.pid, signals.SIGKILL)
+            p.wait()
+            if timeout_callback:
+                timeout_callback('timeout')
+            reason_value.exitCode = None
+        else:
+            reason_value.exitCode = p.returncode
+        out, err = p.communicate()
+        processProtocol.outReceived(out)
+        processProtocol.errReceived(err)
+        reason = type('Reason', (), {})()
+        reason.value = reason_value
+        processProtocol.processEnded(reason)
+
+
+module('Products.ZenUtils.ProcessQueue', ProcessQueue=ProcessQueue)
+sent_events = []
+module('Products.ZenEvents')
+module('Products.ZenEvents.Event', Event=lambda **k: k)
+
+
+class Obj(object):
+    def __init__(self, **kw):
+        self.__dict__.update(kw)
+
+    def __repr__(self):
+        return repr(sorted(self.__dict__.items()))
+
+
+registry = {}
+module('zope.component', queryUtility=lambda iface, name: registry.get(name),
+       provideUtility=lambda obj, iface, name: registry.__setitem__(name, obj))
+sys.path.insert(0, root)
+import ZenPacks.community.ZenTicket.actions as actions  # noqa: E402
+
+if mode == 'choose':
+    # How install() decides: a first install switches the pack's notification to the
+    # native action; an upgrade keeps the notification's action; where the action's API
+    # is missing (an old Zenoss), the command notification stays.
+    import ZenPacks.community.ZenTicket as pack
+    shipped = json.load(open(os.path.join(root, 'ZenPacks/community/ZenTicket/zep/actions.json')))['notifications'][0]
+
+    def site(action):
+        n = Obj(id='zenticket', guid=shipped['guid'], action=action,
+                content={'body_format': shipped['body_format'], 'action_timeout': 60})
+        subs = Obj(objectValues=lambda: [n])
+        return n, Obj(zport=Obj(dmd=Obj(NotificationSubscriptions=subs)))
+
+    seen = {}
+    n, app = site('command')
+    zp = pack.ZenPack()
+    zp.prevZenPackVersion = None
+    zp._choose_action(app)
+    seen['first install'] = [n.action, n.content.get('config'), sorted(registry)]
+    n, app = site('command')
+    zp.prevZenPackVersion = '1.2.0'
+    zp._choose_action(app)
+    seen['upgrade, command kept'] = n.action
+    n, app = site('zenticket')
+    zp._choose_action(app)
+    seen['upgrade, native kept'] = n.action
+    del sys.modules['Products.ZenModel.interfaces']
+    sys.modules.pop('ZenPacks.community.ZenTicket.actions', None)
+    n, app = site('command')
+    zp.prevZenPackVersion = None
+    registry.clear()
+    zp._choose_action(app)
+    seen['old zenoss'] = n.action
+    pack.use_action(n, 'native', '/etc/zt.conf')
+    seen['switched'] = [n.action, n.content['config']]
+    pack.use_action(n, 'command')
+    seen['switched back'] = [n.action, n.content['body_format'] == shipped['body_format']]
+    print(json.dumps(seen, sort_keys=True))
+    sys.exit(0)
+
+f = json.load(open(fields_file))
+text = lambda k: base64.b64decode(f[k])  # noqa: E731
+detail = lambda name, values: Obj(name=name, value=values)  # noqa: E731
+occurrence = Obj(
+    summary=text('summary'), message=text('message'), severity=f['severity'],
+    event_class=text('eventClass'),
+    actor=Obj(element_identifier=text('device'), element_sub_identifier=text('component')),
+    details=[detail('zenoss.device.production_state', [str(f['prodState'])]),
+             detail('zenoss.device.priority', [str(f['priority'])]),
+             detail('zenoss.device.ip_address', [text('ip')]),
+             detail('zenoss.device.device_class', [text('deviceClass')]),
+             detail('zenoss.device.groups', [base64.b64decode(g) for g in f['groups']])])
+event = Obj(uuid=f['evid'], count=f['count'], status=f['state'], occurrence=[occurrence],
+            first_seen_time=int(f['first'] * 1000), last_seen_time=int(f['last'] * 1000))
+sig = Obj(event=event, clear=(mode == 'clear'), clear_event=None)
+before = repr(sig)
+manager = Obj(sendEvent=sent_events.append)
+notification = Obj(id='zenticket', action='zenticket', dmd=Obj(ZenEventManager=manager),
+                   content={'config': os.path.join(zenhome, 'etc', 'zenticket.conf'),
+                            'action_timeout': 1 if mode == 'timeout' else 60})
+
+action = actions.ZenticketAction()
+action.configure({'maxCommands': 3})
+action.execute(notification, sig)
+spool = os.path.join(zenhome, 'var', 'zenticket-events')
+print(json.dumps({
+    'queued': queued,
+    'spool_left': sorted(os.listdir(spool)),
+    'spool_mode': oct(os.stat(spool).st_mode & 0o777),
+    'signal_unchanged': repr(sig) == before,
+    'events': [{'summary': e['summary'], 'severity': e['severity'],
+                'eventClass': e['eventClass']} for e in sent_events],
+    'parallel': action.processQueue.parallel,
+}))
