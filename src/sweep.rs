@@ -291,8 +291,9 @@ pub fn run(cfg: &Config, zenoss: Option<&Client>, opts: Options) -> Result<Summa
     }
     if let Some(since) = sweep.st.read(state::breaker)?.open_since {
         sweep.sum.notes.push(format!(
-            "breaker open since {}: the ticket script still fails",
-            crate::time::log_format(since)
+            "breaker open since {}: {} still fails",
+            crate::time::log_format(since),
+            crate::work::system_words(cfg)
         ));
     }
     sweep.sum.took = started.elapsed().as_secs_f64();

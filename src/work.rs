@@ -573,6 +573,17 @@ pub fn clear_text(ev: &Event) -> String {
     )
 }
 
+/// How many tickets a sweep makes at once: one for the script (scripts run one at a
+/// time, as the daemon ran them); for a ticket system, `maxconcurrent` when it caps the
+/// requests, else four.
+pub fn lanes(cfg: &Config) -> usize {
+    match &cfg.system {
+        None => 1,
+        Some(s) if s.maxconcurrent > 0 => s.maxconcurrent as usize,
+        Some(_) => 4,
+    }
+}
+
 /// What one round of retries did, for the sweep's summary.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Tally {
@@ -614,18 +625,12 @@ impl Retrier<'_> {
             .collect();
         if let Some(scripts) = self.through_breaker(scripts)? {
             let started = std::time::Instant::now();
-            for d in scripts {
-                if crate::run::signals::stopping() {
-                    break;
+            match lanes(self.cfg) {
+                n if n > 1 && scripts.len() > 1 => self.drain_in_lanes(scripts, n, started)?,
+                _ => {
+                    let queue = std::sync::Mutex::new(scripts.into());
+                    self.drain(&queue, started)?;
                 }
-                if started.elapsed() > SCRIPT_BUDGET {
-                    self.tally.deferred += 1;
-                    continue;
-                }
-                if self.st.read(state::breaker)?.open_since.is_some() {
-                    break;
-                }
-                self.retry_script(&d)?;
             }
         }
         // Acknowledgements and closes, in batches, read as of now: the tickets just made
@@ -643,6 +648,83 @@ impl Retrier<'_> {
         }
         let notes = settles.into_iter().filter(|d| d.key.what == What::Note);
         self.notes(notes.collect())?;
+        Ok(())
+    }
+
+    /// Takes owed work from `queue` until it is empty, the budget is spent, the breaker
+    /// opens or a stop is asked for.
+    fn drain(
+        &mut self,
+        queue: &std::sync::Mutex<std::collections::VecDeque<Due>>,
+        started: std::time::Instant,
+    ) -> Result<(), StateError> {
+        loop {
+            let next = queue.lock().unwrap_or_else(|e| e.into_inner()).pop_front();
+            let Some(d) = next else {
+                return Ok(());
+            };
+            if crate::run::signals::stopping() {
+                return Ok(());
+            }
+            if started.elapsed() > SCRIPT_BUDGET {
+                self.tally.deferred += 1;
+                continue;
+            }
+            if self.st.read(state::breaker)?.open_since.is_some() {
+                return Ok(());
+            }
+            self.retry_script(&d)?;
+        }
+    }
+
+    /// The same in `n` lanes at once, each with its own connection to the state DB (the
+    /// claims keep two lanes off one piece of work, as they keep two processes off it):
+    /// a backlog for a ticket system drains as fast as it and `maxconcurrent` allow.
+    fn drain_in_lanes(
+        &mut self,
+        work: Vec<Due>,
+        n: usize,
+        started: std::time::Instant,
+    ) -> Result<(), StateError> {
+        let queue = std::sync::Mutex::new(std::collections::VecDeque::from(work));
+        let (cfg, zenoss, now) = (self.cfg, self.zenoss, self.now);
+        let results: Vec<Result<Tally, StateError>> = std::thread::scope(|scope| {
+            let lanes: Vec<_> = (0..n)
+                .map(|i| {
+                    let queue = &queue;
+                    let me = format!("{} lane {i}", self.me);
+                    scope.spawn(move || {
+                        let mut st = State::open(&cfg.statedb)?;
+                        let mut lane = Retrier {
+                            cfg,
+                            zenoss,
+                            st: &mut st,
+                            me,
+                            now,
+                            tally: Tally::default(),
+                        };
+                        lane.drain(queue, started)?;
+                        Ok(lane.tally)
+                    })
+                })
+                .collect();
+            lanes
+                .into_iter()
+                .map(|l| {
+                    l.join().unwrap_or_else(|_| {
+                        Err(StateError::new(&cfg.statedb, "a sweep lane panicked"))
+                    })
+                })
+                .collect()
+        });
+        for r in results {
+            let t = r?;
+            self.tally.retried += t.retried;
+            self.tally.succeeded += t.succeeded;
+            self.tally.failed += t.failed;
+            self.tally.given_up += t.given_up;
+            self.tally.deferred += t.deferred;
+        }
         Ok(())
     }
 
@@ -1108,5 +1190,25 @@ mod tests {
         std::fs::write(&conf, "[GENERAL]\nstatedb: s.db\nscripttimeout: 45\n").expect("write");
         let cfg = Config::load(&conf, None).expect("config");
         assert_eq!(stale_after(&cfg), 75.0);
+    }
+
+    #[test]
+    fn a_sweep_drains_scripts_one_at_a_time_and_systems_in_lanes() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let conf = dir.path().join("z.conf");
+        let system = "[WEBHOOK]\nurl: http://127.0.0.1:9/h\n";
+        // (ticketsystem, extra lines in its section) -> lanes
+        let table: &[(&str, &str, usize)] = &[
+            ("script", "", 1),
+            ("webhook", "", 4),
+            ("webhook", "maxconcurrent: 3\n", 3),
+            ("webhook", "maxconcurrent: 1\n", 1),
+        ];
+        for &(kind, extra, want) in table {
+            let text = format!("[GENERAL]\nstatedb: s.db\nticketsystem: {kind}\n{system}{extra}");
+            std::fs::write(&conf, text).expect("write");
+            let cfg = Config::load(&conf, None).expect("config");
+            assert_eq!(lanes(&cfg), want, "{kind} {extra:?}");
+        }
     }
 }
