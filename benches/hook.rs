@@ -10,6 +10,9 @@ mod common;
 
 // The test server is shared with the tests; a bench uses only part of it.
 #[allow(dead_code)]
+#[path = "../tests/it/common/http.rs"]
+mod http;
+#[allow(dead_code)]
 #[path = "../tests/it/common/zenoss.rs"]
 mod zenoss;
 

@@ -9,6 +9,9 @@
 const BIN: &str = env!("CARGO_BIN_EXE_zenticket-hook");
 
 #[allow(dead_code)]
+#[path = "../tests/it/common/http.rs"]
+mod http;
+#[allow(dead_code)]
 #[path = "../tests/it/common/zenoss.rs"]
 mod zenoss;
 

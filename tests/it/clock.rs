@@ -16,12 +16,6 @@ fn flaky() -> Test {
         .general("retrymaxdelay: 600")
 }
 
-fn sweep(t: &Test) -> serde_json::Value {
-    let s = t.again().args(["--json", "sweep"]).run();
-    s.status(0);
-    s.json()
-}
-
 #[test]
 fn work_owed_while_the_clock_was_an_hour_ahead_is_retried_now() {
     let t = flaky();

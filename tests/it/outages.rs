@@ -31,12 +31,6 @@ fn lines(t: &Test, file: &str) -> Vec<String> {
         .collect()
 }
 
-fn sweep(t: &Test) -> serde_json::Value {
-    let s = t.again().args(["--json", "sweep"]).run();
-    s.status(0);
-    s.json()
-}
-
 #[test]
 fn a_long_script_outage_then_recovery_makes_each_owed_ticket_once() {
     let t = outage().general("breakafter: 0");

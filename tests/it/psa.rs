@@ -30,12 +30,6 @@ fn sys_with(p: &Psa, extra: &str) -> Test {
         .section(&format!("{}{extra}", p.section()))
 }
 
-fn sweep(t: &Test) -> serde_json::Value {
-    let s = t.again().args(["--json", "sweep"]).run();
-    s.status(0);
-    s.json()
-}
-
 fn tickets(t: &Test) -> serde_json::Value {
     t.again().args(["--json", "state"]).run().json()[0]["tickets"].clone()
 }

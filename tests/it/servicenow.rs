@@ -16,12 +16,6 @@ fn snow(sn: &ServiceNow) -> Test {
         .section(&sn.section())
 }
 
-fn sweep(t: &Test) -> serde_json::Value {
-    let s = t.again().args(["--json", "sweep"]).run();
-    s.status(0);
-    s.json()
-}
-
 fn state(t: &Test) -> serde_json::Value {
     t.again().args(["--json", "state"]).run().json()
 }

@@ -12,12 +12,6 @@ fn hook(w: &Webhook) -> Test {
         .section(&w.section())
 }
 
-fn sweep(t: &Test) -> serde_json::Value {
-    let s = t.again().args(["--json", "sweep"]).run();
-    s.status(0);
-    s.json()
-}
-
 #[test]
 fn a_ticket_is_posted_with_a_quoted_idempotency_key_and_read_from_ticketfield() {
     let w = Webhook::start();

@@ -567,6 +567,13 @@ pub fn key_of(evid: &str, count: i64) -> String {
         .collect()
 }
 
+/// `sweep --json` in the test's folder, which must exit 0: its summary.
+pub fn sweep(t: &Test) -> Value {
+    let s = t.again().args(["--json", "sweep"]).run();
+    s.status(0);
+    s.json()
+}
+
 /// Runs SQL on a test's state DB (to age rows, as if time had passed).
 pub fn sql(dir: &Path, stmt: &str) {
     let conn = rusqlite::Connection::open(dir.join("var/zenticket.db")).expect("open state DB");

@@ -4,7 +4,7 @@
 
 use serde_json::{json, Map, Value};
 use std::collections::{BTreeMap, VecDeque};
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::Write;
 use std::net::{TcpListener, TcpStream};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -290,32 +290,12 @@ impl Zenoss {
 }
 
 fn serve(stream: TcpStream, shared: &Arc<Mutex<Inner>>, base: &str) -> std::io::Result<()> {
-    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
-    let mut reader = BufReader::new(stream.try_clone()?);
-    let mut line = String::new();
-    reader.read_line(&mut line)?;
-    let path = line.split_whitespace().nth(1).unwrap_or("").to_string();
-    let mut headers = Vec::new();
-    let mut length = 0usize;
-    loop {
-        let mut h = String::new();
-        if reader.read_line(&mut h)? == 0 {
-            break;
-        }
-        let h = h.trim_end();
-        if h.is_empty() {
-            break;
-        }
-        if let Some((k, v)) = h.split_once(':') {
-            let (k, v) = (k.trim().to_string(), v.trim().to_string());
-            if k.eq_ignore_ascii_case("content-length") {
-                length = v.parse().unwrap_or(0);
-            }
-            headers.push((k, v));
-        }
-    }
-    let mut body = vec![0u8; length];
-    reader.read_exact(&mut body)?;
+    let super::http::Req {
+        path,
+        headers,
+        body,
+        ..
+    } = super::http::read_request(&stream)?;
     let latency = shared.lock().unwrap_or_else(|e| e.into_inner()).latency;
     std::thread::sleep(latency);
     let (status, ctype, extra, reply) = answer(shared, base, &path, &headers, &body);
