@@ -168,6 +168,12 @@ pack.ZenPack._remove_cron = lambda self: None
 pack.ZenPack._write_cron_file = lambda self, zenhome: None
 pack.ZenPack().install(app)
 print('install conf: %s' % sorted(os.listdir(pack.CC_HOME)))
+# A second install keeps the administrator's config, byte for byte.
+with open(pack.cc_conf(), 'a') as f:
+    f.write('# edited by the administrator\n')
+edited = open(pack.cc_conf()).read()
+pack.ZenPack().install(app)
+print('second install keeps the config: %s' % (open(pack.cc_conf()).read() == edited))
 print('notification: %s' % ours.content['body_format'].split()[3])
 print('clear: %s' % ours.content['clear_body_format'].split()[3])
 os.rename(pack.cc_conf(), pack.cc_conf() + '.installed')
@@ -186,6 +192,15 @@ print('endpoints: %s' % [(e.name, e.application, e.portnumber, e.purpose) for e 
 print('config files: %s' % sorted(new._Service__data['ConfigFiles']))
 print('other zenticket: %s, %s' % (ctx.getServicePath(svcs['x']), svcs['x'].startup))
 print('carried conf: %s' % sorted(os.listdir(pack.CC_HOME)))
+
+# The step again (an upgrade run twice): the service stays as it is.
+TENANT = COMMITTED
+before = [(x._Service__data['ParentServiceID'], x.startup, len(x.volumes), len(x.endpoints))
+          for x in COMMITTED]
+step.ZenticketOnSharedVolume().migrate(p)
+after = [(x._Service__data['ParentServiceID'], x.startup, len(x.volumes), len(x.endpoints))
+         for x in COMMITTED]
+print('second migrate changes nothing: %s' % (before == after))
 
 # --ignore-service-install: nothing is touched.
 ServiceContext.committed = 0

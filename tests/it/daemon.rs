@@ -466,6 +466,7 @@ fn on_control_center_every_process_that_acts_has_one_state_db() {
         String::from_utf8_lossy(&out.stdout),
         format!(
             "install conf: ['zenticket.conf']\n\
+             second install keeps the config: True\n\
              notification: {h}/zenticket.conf\n\
              clear: {h}/zenticket.conf\n\
              path: Zenoss.core/Zenoss/Events/zenticket\n\
@@ -475,6 +476,7 @@ fn on_control_center_every_process_that_acts_has_one_state_db() {
              config files: []\n\
              other zenticket: Zenoss.core/Zenoss/Collection/zenticket, someone else's\n\
              carried conf: ['zenticket.conf', 'zenticket.conf.installed']\n\
+             second migrate changes nothing: True\n\
              ignored: 0 commit(s)\n"
         ),
         "{}",
