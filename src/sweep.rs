@@ -227,9 +227,12 @@ pub fn run(cfg: &Config, zenoss: Option<&Client>, opts: Options) -> Result<Summa
         me: state::claimant(),
         now,
         tally: Tally::default(),
+        sys: None,
     };
     retrier.run(dry_run)?;
-    let t = retrier.tally;
+    let t = std::mem::take(&mut retrier.tally);
+    // Its ticket system borrows the state DB until it is gone.
+    drop(retrier);
     let mut sweep = Sweep {
         cfg,
         zenoss,

@@ -604,6 +604,9 @@ pub struct Retrier<'a> {
     pub me: String,
     pub now: f64,
     pub tally: Tally,
+    /// The ticket system, made at the first ticket retried and kept for the rest (its
+    /// HTTP client and TLS settings are built once per sweep, not once per ticket).
+    pub sys: Option<Box<dyn System + 'a>>,
 }
 
 impl Retrier<'_> {
@@ -702,6 +705,7 @@ impl Retrier<'_> {
                             me,
                             now,
                             tally: Tally::default(),
+                            sys: None,
                         };
                         lane.drain(queue, started)?;
                         Ok(lane.tally)
@@ -883,9 +887,14 @@ impl Retrier<'_> {
         let Some(c) = decision.customer.as_ref() else {
             return self.fail(d, "no customer section");
         };
-        let sys = match crate::tickets::for_config(self.cfg) {
-            Ok(sys) => sys,
-            Err(why) => return self.fail(d, &why),
+        if self.sys.is_none() {
+            match crate::tickets::for_config(self.cfg) {
+                Ok(sys) => self.sys = Some(sys),
+                Err(why) => return self.fail(d, &why),
+            }
+        }
+        let Some(sys) = self.sys.as_deref() else {
+            return Ok(());
         };
         let full_key = script::idempotency_key(&k.evid, k.count);
         let r = crate::tickets::Request {
@@ -896,7 +905,7 @@ impl Retrier<'_> {
             key: &full_key,
             event_url: crate::tickets::event_url(self.cfg, &k.evid),
         };
-        match attempt_ticket(self.cfg, self.st, sys.as_ref(), &r, decision.ack, None)? {
+        match attempt_ticket(self.cfg, self.st, sys, &r, decision.ack, None)? {
             Attempt::Made(ticket) => {
                 log::info!(
                     "ticket {} for evid {} (customer {}, queue {}) on attempt {}",
