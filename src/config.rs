@@ -29,6 +29,7 @@ pub const GENERAL_KEYS: &[&str] = &[
     "retrywindow",
     "retrydelay",
     "retrymaxdelay",
+    "maxwait",
     "breakafter",
     "reconcile",
     "ticketsystem",
@@ -203,6 +204,9 @@ pub struct Config {
     pub retrydelay: u64,
     /// ... but never longer than this.
     pub retrymaxdelay: u64,
+    /// The longest wait a ticket system may ask for (Retry-After, X-RateLimit-Reset) that
+    /// is honoured; a longer one is cut to it.
+    pub maxwait: u64,
     /// Consecutive script failures that open the breaker; 0 = never.
     pub breakafter: u32,
     /// Seconds between sweeps of `sweep --every` (the daemon's cycle).
@@ -552,6 +556,7 @@ impl Reader<'_> {
         let retrywindow = self.uint(g, "retrywindow", 86400);
         let retrydelay = self.uint(g, "retrydelay", 60);
         let retrymaxdelay = self.uint(g, "retrymaxdelay", 600).max(retrydelay);
+        let maxwait = self.uint(g, "maxwait", 86400);
         let breakafter = self.uint(g, "breakafter", 3).min(u32::MAX as u64) as u32;
         let reconcile = self.boolean(g, "reconcile", true);
         let onticketclosed = match self.text(g, "onticketclosed") {
@@ -590,6 +595,7 @@ impl Reader<'_> {
             retrywindow,
             retrydelay,
             retrymaxdelay,
+            maxwait,
             breakafter,
             cycletime,
             reconcile,

@@ -539,10 +539,11 @@ pub const MAX_EVENT_JSON: u64 = 16 << 20;
 /// event text is data, byte for byte, whatever its encoding.
 pub const RAW: &str = "zenticket_raw";
 
-/// The attribute names the hook reads (and asks `query` for); any other key of
-/// `--event-json` is skipped as it is parsed, never kept (a million keys cost no memory).
+/// The Zenoss attribute names the hook reads, and all a console `query` asks for: `RAW`
+/// is the pack's own key, which no Zenoss row carries. Any other key of `--event-json`
+/// (these and `RAW` are kept) is skipped as it is parsed, never kept (a million keys cost
+/// no memory).
 pub const KEYS: &[&str] = &[
-    RAW,
     "evid",
     "count",
     "eventState",
@@ -575,7 +576,7 @@ impl<'de> serde::Deserialize<'de> for Known {
             fn visit_map<A: serde::de::MapAccess<'de>>(self, mut m: A) -> Result<Known, A::Error> {
                 let mut out = Map::new();
                 while let Some(k) = m.next_key::<String>()? {
-                    if KEYS.contains(&k.as_str()) {
+                    if k == RAW || KEYS.contains(&k.as_str()) {
                         out.insert(k, m.next_value::<Value>()?);
                     } else {
                         m.next_value::<serde::de::IgnoredAny>()?;

@@ -263,6 +263,12 @@ pub fn text(h: &Health, now: f64) -> String {
             log_time(t)
         )),
     }
+    if let Some((n, until)) = h.asked {
+        out.push_str(&format!(
+            "waiting: {n} as the ticket system asked (Retry-After, X-RateLimit-Reset), until {} at the latest\n",
+            log_time(until)
+        ));
+    }
     out.push_str(&format!(
         "given up: {} in the last 24 h, {} kept (`state --given-up`, `requeue`)\n",
         h.given_up_since, h.given_up_total
@@ -304,6 +310,7 @@ pub fn json(h: &Health, now: f64) -> Value {
         "owed": h.owed.iter().map(|(w, n)| (w.as_str().to_string(), json!(n))).collect::<serde_json::Map<_, _>>(),
         "owed_total": owed_total(h),
         "oldest_owed_age": h.oldest.map(|t| age(t, now)),
+        "waiting_as_asked": h.asked.map(|(n, until)| json!({"count": n, "until": until})),
         "given_up_24h": h.given_up_since,
         "given_up_kept": h.given_up_total,
         "breaker": {
@@ -329,6 +336,7 @@ mod tests {
                 .map(|_| vec![(What::Ticket, 2)])
                 .unwrap_or_default(),
             oldest: owed_age.map(|a| now - a),
+            asked: None,
             given_up_since: given_up,
             given_up_total: given_up,
             breaker: Breaker {

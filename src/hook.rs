@@ -50,6 +50,9 @@ pub struct Report {
     pub queue: Option<Vec<u8>>,
     pub section: Option<String>,
     pub ticket: Option<String>,
+    /// The count the ticket was made for: its note is owed under it, whatever later
+    /// calls of the evid have raised the row's count to meanwhile.
+    pub ticket_count: Option<i64>,
     /// Who made the ticket: "script", or the ticket system's name.
     pub system: &'static str,
     pub argv: Option<Vec<OsString>>,
@@ -263,6 +266,7 @@ impl Hook<'_> {
             queue: d.customer.as_ref().map(|c| c.queue.clone()),
             section: d.customer.as_ref().map(|c| c.section.clone()),
             ticket: None,
+            ticket_count: None,
             system: self.system_name(),
             argv: None,
             request: None,
@@ -462,6 +466,7 @@ impl Hook<'_> {
         match work::attempt_ticket(self.cfg, st, sys.as_ref(), &r, d.ack, claim)? {
             Attempt::Made(ticket) => {
                 report.ticket = Some(ticket.id);
+                report.ticket_count = Some(count);
                 if d.ack {
                     report.ack = Action::Pending;
                 }
@@ -539,12 +544,12 @@ impl Hook<'_> {
                 }
             }
         }
-        if report.ticket.is_some() {
+        if let Some(count) = report.ticket_count {
             // The ticket's note on the event: after the ticket and its acknowledgement,
             // never holding them up; a failure stays owed for sweep. When Zenoss just
             // failed this call, it is left owed at once (released for sweep): a second
-            // timeout would only hold zenactiond's slot longer.
-            let count = st.row(evid)?.map_or(0, |r| r.count);
+            // timeout would only hold zenactiond's slot longer. It is owed under the
+            // ticket's own count, which a later call may have raised the row past.
             let key = WorkKey::new(evid, What::Note, count);
             if report.retry {
                 st.write(|tx| state::defer(tx, &key, "not tried: Zenoss failed this call"))?;
@@ -593,6 +598,7 @@ impl Hook<'_> {
             queue: row.as_ref().and_then(|r| r.queue.clone()),
             section: None,
             ticket: ticket.as_ref().map(|(_, t)| t.id.clone()),
+            ticket_count: None,
             system: ticket
                 .as_ref()
                 .and_then(|(_, t)| t.system.as_deref())

@@ -21,6 +21,7 @@ pub mod hook;
 pub mod log;
 pub mod netfs;
 pub mod output;
+pub mod owner;
 pub mod reconcile;
 pub mod replay;
 pub mod run;

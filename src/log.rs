@@ -84,7 +84,7 @@ fn append(path: &PathBuf, data: &[u8]) -> std::io::Result<()> {
         .parent()
         .filter(|d| !d.as_os_str().is_empty() && !d.exists())
     {
-        std::fs::create_dir_all(dir)?;
+        crate::owner::create_dirs(dir, 0o755)?;
     }
     let mut f = OpenOptions::new()
         .append(true)
@@ -92,6 +92,7 @@ fn append(path: &PathBuf, data: &[u8]) -> std::io::Result<()> {
         .mode(0o640)
         .custom_flags(libc::O_NOFOLLOW)
         .open(path)?;
+    crate::owner::adopt_file(path, &f);
     f.lock_exclusive()?;
     // One write of the whole line: with O_APPEND and the lock, lines stay whole.
     let r = f.write_all(data);

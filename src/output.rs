@@ -172,6 +172,30 @@ pub fn check_config_cmd(g: &crate::run::Global) -> Result<(), crate::run::Failur
             cfg.statedb.display()
         )));
     }
+    // A state file made by another user (a root shell) that hooks cannot open.
+    let locked: Vec<String> = [
+        "",
+        "-wal",
+        "-shm",
+        ".lock",
+        ".journal",
+        ".journal.bad",
+        ".sweep",
+    ]
+    .iter()
+    .filter_map(|suffix| {
+        let mut p = cfg.statedb.as_os_str().to_owned();
+        p.push(suffix);
+        crate::owner::locked_out(std::path::Path::new(&p))
+    })
+    .collect();
+    if !locked.is_empty() {
+        return Err(crate::run::Failure::usage(format!(
+            "state DB {}: {}",
+            cfg.statedb.display(),
+            locked.join("; ")
+        )));
+    }
     Ok(())
 }
 
@@ -374,10 +398,15 @@ pub fn state(out: &mut dyn Write, rows: &[Listing], json: bool) -> std::io::Resu
                 .last_error
                 .as_ref()
                 .map_or(String::new(), |e| format!(", last error: {e}"));
+            let asked = if p.asked_until.is_some() {
+                " (a wait the ticket system asked for)"
+            } else {
+                ""
+            };
             match p.given_up {
                 None => writeln!(
                     out,
-                    "  pending {}{count}: {} attempt(s), next try {}{last}",
+                    "  pending {}{count}: {} attempt(s), next try {}{asked}{last}",
                     p.what,
                     p.attempts,
                     crate::time::log_format(p.next_try),
@@ -402,6 +431,7 @@ fn state_json(s: &Listing) -> Value {
             "what": p.what.as_str(), "count": p.count, "attempts": p.attempts,
             "last_error": p.last_error, "next_try": p.next_try,
             "claimed_by": p.claimed_by, "owed_since": p.created,
+            "asked_until": p.asked_until,
         });
         if let Some(at) = p.given_up {
             v["given_up_at"] = json!(at);

@@ -12,7 +12,7 @@ use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSqlOutput, ValueRe
 use rusqlite::{params, Connection, OptionalExtension, ToSql, Transaction, TransactionBehavior};
 use std::fmt;
 use std::fs::{File, OpenOptions};
-use std::os::unix::fs::{DirBuilderExt, FileExt as _, MetadataExt, OpenOptionsExt};
+use std::os::unix::fs::{FileExt as _, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 /// Schema migrations, in order; `PRAGMA user_version` says how many are applied.
@@ -100,6 +100,11 @@ const MIGRATIONS: &[&str] = &[
     // 6: when a sweep saw the ticket resolved or closed in its system (and acted on the
     // event): never acted on twice.
     "ALTER TABLE tickets ADD COLUMN closed_at REAL;",
+    // 7: when a failed attempt set the next try (`tried_at`): a stamp later than now was
+    // written by a clock that has since stepped back, whatever the wait; and the wait a
+    // ticket system asked for (`asked_until`), shown by `state` and `status`.
+    "ALTER TABLE pending ADD COLUMN tried_at REAL;
+    ALTER TABLE pending ADD COLUMN asked_until REAL;",
 ];
 
 /// A state DB failure, naming the DB. Built from a `rusqlite::Error` (or any message)
@@ -269,6 +274,8 @@ pub struct PendingRow {
     /// When and why it was given up; None while it is owed.
     pub given_up: Option<f64>,
     pub given_up_reason: Option<String>,
+    /// The next try is a wait the ticket system asked for.
+    pub asked_until: Option<f64>,
 }
 
 impl State {
@@ -284,16 +291,12 @@ impl State {
         }
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             if !dir.exists() {
-                std::fs::DirBuilder::new()
-                    .recursive(true)
-                    .mode(0o750)
-                    .create(dir)
-                    .map_err(|e| {
-                        err(io_words(
-                            &format!("cannot create folder {}", dir.display()),
-                            &e,
-                        ))
-                    })?;
+                crate::owner::create_dirs(dir, 0o750).map_err(|e| {
+                    err(io_words(
+                        &format!("cannot create folder {}", dir.display()),
+                        &e,
+                    ))
+                })?;
             }
         }
         check_folder(path)?;
@@ -311,6 +314,9 @@ impl State {
         let conn = Connection::open(path).map_err(|e| err(sql_words(path, &e)))?;
         conn.busy_timeout(std::time::Duration::from_secs(30))
             .map_err(|e| StateError::new(path, e))?;
+        for suffix in ["-wal", "-shm"] {
+            crate::owner::adopt_path(&sibling(path, suffix));
+        }
         let mut state = State {
             path: path.to_path_buf(),
             conn,
@@ -549,14 +555,17 @@ impl State {
     }
 
     pub fn pending(&self, evid: &str) -> Result<Vec<PendingRow>> {
-        let mut stmt = self
-            .conn
-            .prepare_cached(
-                "SELECT evid, what, count, attempts, last_error, next_try, claimed_by, claimed_at, \
-                 created, given_up, given_up_reason \
-                 FROM pending WHERE evid = ?1 ORDER BY created, what, count",
-            )
-            .map_err(|e| self.err(e))?;
+        // `state` reads a DB it does not migrate: before schema 7 no wait was asked for.
+        let sql = if self.version()? >= 7 {
+            "SELECT evid, what, count, attempts, last_error, next_try, claimed_by, claimed_at, \
+             created, given_up, given_up_reason, asked_until \
+             FROM pending WHERE evid = ?1 ORDER BY created, what, count"
+        } else {
+            "SELECT evid, what, count, attempts, last_error, next_try, claimed_by, claimed_at, \
+             created, given_up, given_up_reason, NULL \
+             FROM pending WHERE evid = ?1 ORDER BY created, what, count"
+        };
+        let mut stmt = self.conn.prepare_cached(sql).map_err(|e| self.err(e))?;
         let v = stmt
             .query_map([evid], map_pending)
             .and_then(|m| m.collect::<rusqlite::Result<Vec<_>>>())
@@ -620,6 +629,7 @@ fn map_pending(r: &rusqlite::Row) -> rusqlite::Result<PendingRow> {
         created: r.get(8)?,
         given_up: r.get(9)?,
         given_up_reason: r.get(10)?,
+        asked_until: r.get(11)?,
     })
 }
 
@@ -820,6 +830,9 @@ pub struct Health {
     pub owed: Vec<(What, i64)>,
     /// When the oldest owed item was first owed.
     pub oldest: Option<f64>,
+    /// Owed work waiting as the ticket system asked: how much, and until when at the
+    /// latest.
+    pub asked: Option<(i64, f64)>,
     pub given_up_since: i64,
     pub given_up_total: i64,
     pub breaker: Breaker,
@@ -845,6 +858,22 @@ pub fn health(conn: &Connection, since: f64) -> rusqlite::Result<Health> {
         [],
         |r| r.get(0),
     )?;
+    // `status` reads a DB it does not migrate: before schema 7 no wait was asked for.
+    let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    let asked = if version >= 7 {
+        conn.query_row(
+            "SELECT count(*), max(asked_until) FROM pending
+             WHERE given_up IS NULL AND asked_until IS NOT NULL",
+            [],
+            |r| Ok((r.get::<_, i64>(0)?, r.get::<_, Option<f64>>(1)?)),
+        )?
+    } else {
+        (0, None)
+    };
+    let asked = match asked {
+        (n, Some(until)) if n > 0 => Some((n, until)),
+        _ => None,
+    };
     let (given_up_since, given_up_total) = conn.query_row(
         "SELECT count(CASE WHEN given_up >= ?1 THEN 1 END), count(given_up) FROM pending",
         [since],
@@ -860,6 +889,7 @@ pub fn health(conn: &Connection, since: f64) -> rusqlite::Result<Health> {
     Ok(Health {
         owed,
         oldest,
+        asked,
         given_up_since,
         given_up_total,
         breaker: breaker(conn)?,
@@ -878,15 +908,24 @@ pub fn failed(
     tx: &Transaction,
     k: &WorkKey,
     error: &str,
-    next_try: f64,
+    next: &crate::work::NextTry,
     now: f64,
 ) -> rusqlite::Result<()> {
     tx.prepare_cached(
         "UPDATE pending SET attempts = attempts + 1, last_error = ?4, next_try = ?5,
-            claimed_by = NULL, claimed_at = NULL, created = min(created, ?6)
+            claimed_by = NULL, claimed_at = NULL, created = min(created, ?6), tried_at = ?6,
+            asked_until = ?7
          WHERE evid = ?1 AND what = ?2 AND count = ?3",
     )?
-    .execute(params![k.evid, k.what, k.count, error, next_try, now])?;
+    .execute(params![
+        k.evid,
+        k.what,
+        k.count,
+        error,
+        next.at,
+        now,
+        next.asked.then_some(next.at)
+    ])?;
     Ok(())
 }
 
@@ -910,16 +949,21 @@ pub struct Due {
     pub created: f64,
 }
 
-/// The moment owed work is read at: what is due, and which claims are dead. A time further
-/// ahead than its limit (a `next_try` beyond retrymaxdelay, a claim beyond the stale limit)
-/// was stamped by a clock that has since stepped back (NTP correcting it): it counts as
-/// past, or the work would wait for as long as the clock was wrong. `work::horizon` builds
+/// The moment owed work is read at: what is due, and which claims are dead. A next try
+/// set at a `tried_at` later than now was set by a clock that has since stepped back (NTP
+/// correcting it): it is due now, or the work would wait for as long as the clock was
+/// wrong, however long the wait it was given (a ticket system may ask for hours). A claim
+/// further ahead than the stale limit is dead for the same reason. `work::horizon` builds
 /// it; `work::is_due` and `work::claim_is_stale` are the same rules as pure functions.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Horizon {
-    /// Work whose `next_try` is at or before this is due (f64::MAX: all owed work).
+    /// Work whose `next_try` is at or before this is due (f64::MAX: all owed work) ...
     pub due_before: f64,
-    /// ... and so is work whose `next_try` lies beyond this.
+    /// ... and so is work whose next try was set (`tried_at`) after this ...
+    pub stamped_after: f64,
+    /// ... and work of an older DB (no `tried_at`) whose `next_try` lies beyond this ...
+    pub unstamped_after: f64,
+    /// ... and any whose `next_try` lies beyond this (further than `maxwait`).
     pub due_after: f64,
     /// A claim taken before this is dead ...
     pub stale_before: f64,
@@ -932,12 +976,20 @@ pub struct Horizon {
 pub fn due(conn: &Connection, h: &Horizon) -> rusqlite::Result<Vec<Due>> {
     let mut stmt = conn.prepare(
         "SELECT evid, what, count, event, attempts, created FROM pending
-         WHERE (next_try <= ?1 OR next_try > ?2)
+         WHERE (next_try <= ?1 OR next_try > ?2 OR tried_at > ?5
+                OR (tried_at IS NULL AND next_try > ?6))
            AND (claimed_by IS NULL OR claimed_at < ?3 OR claimed_at > ?4) AND given_up IS NULL
          ORDER BY created, evid, count",
     )?;
     let rows = stmt.query_map(
-        params![h.due_before, h.due_after, h.stale_before, h.stale_after],
+        params![
+            h.due_before,
+            h.due_after,
+            h.stale_before,
+            h.stale_after,
+            h.stamped_after,
+            h.unstamped_after
+        ],
         |r| {
             Ok(Due {
                 key: WorkKey {
@@ -1025,13 +1077,19 @@ pub fn mark_missing(tx: &Transaction, evids: &[String], at: Option<f64>) -> rusq
 }
 
 /// Forgets evids (their events rows; tickets stay as the audit record).
-pub fn prune(tx: &Transaction, evids: &[String]) -> rusqlite::Result<usize> {
+///
+/// A row written since `since` (the console read began, or the plan was made) and before
+/// now was written by a hook meanwhile: it is kept. The clock is read here, inside the
+/// write, so no such row can be stamped later than it.
+pub fn prune(tx: &Transaction, evids: &[String], since: f64) -> rusqlite::Result<usize> {
+    let now = crate::time::now();
     let mut stmt = tx.prepare_cached(
-        "DELETE FROM events WHERE evid = ?1 AND NOT EXISTS (SELECT 1 FROM pending WHERE evid = ?1)",
+        "DELETE FROM events WHERE evid = ?1 AND NOT (updated >= ?2 AND updated <= ?3)
+           AND NOT EXISTS (SELECT 1 FROM pending WHERE evid = ?1)",
     )?;
     let mut n = 0;
     for e in evids {
-        n += stmt.execute([e])?;
+        n += stmt.execute(params![e, since, now])?;
     }
     Ok(n)
 }
@@ -1210,14 +1268,17 @@ pub fn mark_sent(tx: &Transaction, k: &WorkKey, at: Option<f64>) -> rusqlite::Re
 pub fn lock_file(statedb: &Path, suffix: &str) -> std::io::Result<File> {
     let mut p = statedb.as_os_str().to_owned();
     p.push(suffix);
-    OpenOptions::new()
+    let p = PathBuf::from(p);
+    let f = OpenOptions::new()
         .read(true)
         .write(true)
         .create(true)
         .truncate(false)
         .mode(0o600)
         .custom_flags(libc::O_NOFOLLOW)
-        .open(p)
+        .open(&p)?;
+    crate::owner::adopt_file(&p, &f);
+    Ok(f)
 }
 
 /// A claim name unique to this process run.
@@ -1315,7 +1376,7 @@ fn create(path: &Path, lock: &File) -> Result<()> {
             .custom_flags(libc::O_NOFOLLOW)
             .open(path)
         {
-            Ok(_) => {}
+            Ok(f) => crate::owner::adopt_file(path, &f),
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
             Err(e) => return Err(err(io_words("cannot create it", &e))),
         }
@@ -1476,6 +1537,7 @@ pub mod journal {
             .mode(0o600)
             .custom_flags(libc::O_NOFOLLOW)
             .open(path(statedb))?;
+        crate::owner::adopt_file(&path(statedb), &f);
         if f.metadata()?.len() < SIZE {
             f.allocate(SIZE)?;
         }
@@ -1594,6 +1656,7 @@ pub mod journal {
             .mode(0o600)
             .custom_flags(libc::O_NOFOLLOW)
             .open(&p)?;
+        crate::owner::adopt_file(&p, &f);
         let mut out = Vec::new();
         for l in bad {
             out.extend_from_slice(l);

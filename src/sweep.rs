@@ -48,7 +48,6 @@ struct Sweep<'a> {
     cfg: &'a Config,
     zenoss: Option<&'a Client>,
     st: State,
-    now: f64,
     dry_run: bool,
     sum: Summary,
 }
@@ -219,13 +218,11 @@ pub fn run(cfg: &Config, zenoss: Option<&Client>, opts: Options) -> Result<Summa
         }
         (st, Some(lock))
     };
-    let now = crate::time::now();
     let mut retrier = Retrier {
         cfg,
         zenoss,
         st: &mut st,
         me: state::claimant(),
-        now,
         tally: Tally::default(),
         sys: None,
     };
@@ -237,7 +234,6 @@ pub fn run(cfg: &Config, zenoss: Option<&Client>, opts: Options) -> Result<Summa
         cfg,
         zenoss,
         st,
-        now,
         dry_run,
         sum: Summary {
             retried: t.retried,
@@ -355,7 +351,9 @@ impl Sweep<'_> {
     /// (never the stored one: later occurrences need not have called the hook), is older
     /// than autocleartime. The tool's own events are left alone.
     fn autoclear(&mut self, read: Option<&console::Read>) -> Result<(), StateError> {
-        let (now, limit) = (self.now, self.cfg.autocleartime as f64);
+        // The clock is read now, after the read: a lastTime Zenoss wrote during the read
+        // is not taken for one stamped by a clock that was ahead.
+        let (now, limit) = (crate::time::now(), self.cfg.autocleartime as f64);
         let Some(read) = read else {
             if self.zenoss.is_none() {
                 self.sum
@@ -404,18 +402,20 @@ impl Sweep<'_> {
     /// a cycle later, missed the event too. Without `[ZENOSS]`: rows unchanged for longer
     /// than retrywindow. Never a row with work owed or given up.
     fn prune(&mut self, read: Option<&console::Read>) -> Result<(), StateError> {
-        // Taken after the read: rows written meanwhile are seen as such.
+        // Taken after the read: rows written meanwhile are seen as such. The clock is read
+        // after them, so a row stamped during the read is never "ahead" of it.
         let known = self.st.read(state::known)?;
+        let now = crate::time::now();
         let (prunable, missing, seen_again) = match (read, self.zenoss) {
             (Some(read), _) if read.complete() => {
-                plan_prune(&known, read, self.cfg.cycletime as f64 / 2.0, self.now)
+                plan_prune(&known, read, self.cfg.cycletime as f64 / 2.0, now)
             }
             (_, Some(_)) => (Vec::new(), Vec::new(), Vec::new()),
             (None, None) => {
                 let window = self.cfg.retrywindow as f64;
                 let old = known
                     .iter()
-                    .filter(|k| !k.has_pending && beyond(k.updated, self.now, window))
+                    .filter(|k| !k.has_pending && beyond(k.updated, now, window))
                     .map(|k| k.evid.clone())
                     .collect();
                 (old, Vec::new(), Vec::new())
@@ -426,7 +426,7 @@ impl Sweep<'_> {
             self.sum.pruned = prunable.len() as u64;
             return Ok(());
         }
-        let started = read.map_or(self.now, |r| r.started);
+        let started = read.map_or(now, |r| r.started);
         for chunk in missing.chunks(500) {
             self.st
                 .write(|tx| state::mark_missing(tx, chunk, Some(started)))?;
@@ -434,9 +434,11 @@ impl Sweep<'_> {
         for chunk in seen_again.chunks(500) {
             self.st.write(|tx| state::mark_missing(tx, chunk, None))?;
         }
-        let audit_before = self.now - AUDIT_DAYS * 86400.0;
+        let audit_before = now - AUDIT_DAYS * 86400.0;
+        // A hook may write a row between the plan and its pruning: the write itself
+        // keeps a row written since the read began (or, without one, since the plan).
         for chunk in prunable.chunks(500) {
-            let n = self.st.write(|tx| state::prune(tx, chunk))?;
+            let n = self.st.write(|tx| state::prune(tx, chunk, started))?;
             self.sum.pruned += n as u64;
         }
         self.st.write(|tx| state::prune_audit(tx, audit_before))?;

@@ -75,11 +75,48 @@ pub fn claim_is_stale(claimed_at: f64, now: f64, stale_after: f64) -> bool {
     claimed_at < now - stale_after || claimed_at > now + stale_after
 }
 
-/// Whether work whose next try is `next_try` is due at `now`: its time has come, or it
-/// lies further ahead than any backoff (`max_delay`) could have put it, stamped by a clock
-/// that has since stepped back.
-pub fn is_due(next_try: f64, now: f64, max_delay: u64) -> bool {
-    next_try <= now || next_try > now + max_delay as f64
+/// When owed work is next tried, and whether that is a wait the ticket system asked for
+/// (shown as such by `state` and `status`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct NextTry {
+    pub at: f64,
+    pub asked: bool,
+}
+
+/// The next try after a failed attempt at `now`: the wait the system asked for (`asked`,
+/// an absolute time), cut to `maxwait`; else the backoff for the attempts that failed
+/// before this one. A wait that has already passed is no wait.
+pub fn next_try(now: f64, asked: Option<f64>, failed_before: i64, cfg: &Config) -> NextTry {
+    match asked {
+        Some(at) if at > now => NextTry {
+            at: at.min(now + cfg.maxwait as f64),
+            asked: true,
+        },
+        _ => NextTry {
+            at: now + backoff(failed_before, cfg.retrydelay, cfg.retrymaxdelay) as f64,
+            asked: false,
+        },
+    }
+}
+
+/// Whether work whose next try is `next_try`, set at `tried_at` (None: by an older
+/// version, which did not say), is due at `now`. Its time has come; or the stamp is later
+/// than now, so the clock stepped back since (the wait is over, however long it was); or
+/// it lies further ahead than any wait could have put it (`maxwait`; for an unstamped
+/// row, than any backoff: `max_delay`).
+pub fn is_due(
+    next_try: f64,
+    tried_at: Option<f64>,
+    now: f64,
+    max_delay: u64,
+    maxwait: u64,
+) -> bool {
+    next_try <= now
+        || next_try > now + maxwait as f64
+        || match tried_at {
+            Some(at) => at > now,
+            None => next_try > now + max_delay as f64,
+        }
 }
 
 /// The moment owed work is read at, by these rules (`state::due`, `state::claim`).
@@ -87,7 +124,9 @@ pub fn horizon(cfg: &Config, now: f64) -> state::Horizon {
     let stale = stale_after(cfg);
     state::Horizon {
         due_before: now,
-        due_after: now + cfg.retrymaxdelay as f64,
+        stamped_after: now,
+        unstamped_after: now + cfg.retrymaxdelay as f64,
+        due_after: now + cfg.maxwait.max(cfg.retrymaxdelay) as f64,
         stale_before: now - stale,
         stale_after: now + stale,
         now,
@@ -324,11 +363,11 @@ pub fn attempt_failed(
     why: &str,
     wait: Option<f64>,
 ) -> Result<(), StateError> {
-    let now = crate::time::now();
     st.write(|tx| {
         let before = state::attempts(tx, k)?;
-        let next = wait.unwrap_or(now + backoff(before, cfg.retrydelay, cfg.retrymaxdelay) as f64);
-        state::failed(tx, k, why, next, now)
+        let now = crate::time::now();
+        let next = next_try(now, wait, before, cfg);
+        state::failed(tx, k, why, &next, now)
     })
 }
 
@@ -602,7 +641,6 @@ pub struct Retrier<'a> {
     pub st: &'a mut State,
     /// This process's claim name.
     pub me: String,
-    pub now: f64,
     pub tally: Tally,
     /// The ticket system, made at the first ticket retried and kept for the rest (its
     /// HTTP client and TLS settings are built once per sweep, not once per ticket).
@@ -610,8 +648,10 @@ pub struct Retrier<'a> {
 }
 
 impl Retrier<'_> {
+    /// Owed work as of now: the clock is read for each decision, never once per sweep
+    /// (a sweep runs for minutes, and what it judges may have been written meanwhile).
     fn horizon(&self) -> state::Horizon {
-        horizon(self.cfg, self.now)
+        horizon(self.cfg, crate::time::now())
     }
 
     /// Every piece of work that is due, oldest first. With `dry_run` it only counts them.
@@ -690,7 +730,7 @@ impl Retrier<'_> {
         started: std::time::Instant,
     ) -> Result<(), StateError> {
         let queue = std::sync::Mutex::new(std::collections::VecDeque::from(work));
-        let (cfg, zenoss, now) = (self.cfg, self.zenoss, self.now);
+        let (cfg, zenoss) = (self.cfg, self.zenoss);
         let results: Vec<Result<Tally, StateError>> = std::thread::scope(|scope| {
             let lanes: Vec<_> = (0..n)
                 .map(|i| {
@@ -703,7 +743,6 @@ impl Retrier<'_> {
                             zenoss,
                             st: &mut st,
                             me,
-                            now,
                             tally: Tally::default(),
                             sys: None,
                         };
@@ -779,7 +818,7 @@ impl Retrier<'_> {
 
     /// Gives work up: kept with its reason for `state --given-up` and `requeue`.
     fn abandon(&mut self, k: &WorkKey, reason: &str) -> Result<(), StateError> {
-        let now = self.now;
+        let now = crate::time::now();
         self.st.write(|tx| state::give_up(tx, k, reason, now))?;
         log::error!(
             "evid {}: giving up on {} {reason}; kept: `zenticket-hook state --given-up` lists \
@@ -800,17 +839,15 @@ impl Retrier<'_> {
     /// The same, not retried before `wait` when the system asked for that.
     fn fail_until(&mut self, d: &Due, why: &str, wait: Option<f64>) -> Result<(), StateError> {
         let attempts = d.attempts + 1;
-        let age = self.now - d.created;
+        let now = crate::time::now();
+        let age = crate::time::age(d.created, now);
         let k = &d.key;
         if give_up(attempts, age, self.cfg.retries, self.cfg.retrywindow) {
             let reason = format!("after {attempts} attempt(s) over {age:.0}s: {why}");
             self.abandon(k, &reason)?;
         } else {
-            let next = wait.unwrap_or(
-                self.now + backoff(d.attempts, self.cfg.retrydelay, self.cfg.retrymaxdelay) as f64,
-            );
-            let now = self.now;
-            self.st.write(|tx| state::failed(tx, k, why, next, now))?;
+            let next = next_try(now, wait, d.attempts, self.cfg);
+            self.st.write(|tx| state::failed(tx, k, why, &next, now))?;
             log::warn!(
                 "evid {}: {} attempt {attempts} failed: {why}",
                 k.evid,
@@ -860,7 +897,7 @@ impl Retrier<'_> {
             log::warn!("{w}");
         }
         if decision.kind != Kind::Ticket {
-            let now = self.now;
+            let now = crate::time::now();
             let close = decision.kind == Kind::FilteredClosed;
             self.st.write(|tx| {
                 state::done(tx, k)?;
@@ -984,7 +1021,9 @@ impl Retrier<'_> {
                 self.tally.given_up += 1;
                 Ok(())
             }
-            Answer::Wait { secs, why, .. } => self.fail_until(d, &why, Some(self.now + secs)),
+            Answer::Wait { secs, why, .. } => {
+                self.fail_until(d, &why, Some(crate::time::now() + secs))
+            }
             Answer::Busy(why) => {
                 self.st.write(|tx| state::defer(tx, k, &why))?;
                 self.tally.deferred += 1;
@@ -1027,11 +1066,9 @@ impl Retrier<'_> {
         let Some(z) = self.zenoss else {
             // Nothing can deliver them; keep them until the window closes.
             for d in rows {
-                if self.now - d.created >= self.cfg.retrywindow as f64 {
-                    let reason = format!(
-                        "after {:.0}s: no [ZENOSS] section to deliver it",
-                        self.now - d.created
-                    );
+                let age = crate::time::age(d.created, crate::time::now());
+                if age >= self.cfg.retrywindow as f64 {
+                    let reason = format!("after {age:.0}s: no [ZENOSS] section to deliver it");
                     self.abandon(&d.key, &reason)?;
                 }
             }
@@ -1170,21 +1207,63 @@ mod tests {
     }
 
     #[test]
-    fn work_is_due_when_its_time_came_or_lies_beyond_any_backoff() {
-        // (next_try, now, max_delay) -> due
-        let table: &[(f64, f64, u64, bool)] = &[
-            (1000.0, 1000.0, 3600, true),
-            (999.0, 1000.0, 3600, true),
-            (1000.1, 1000.0, 3600, false),
-            (4600.0, 1000.0, 3600, false),
-            // An hour's backoff stamped with the clock an hour ahead: 2 h away, due now.
-            (8200.0, 1000.0, 3600, true),
-            (1000.0 + 365.0 * 86400.0, 1000.0, 3600, true),
-            (1300.0, 1000.0, 300, false),
-            (1300.1, 1000.0, 300, true),
+    fn work_is_due_when_its_time_came_or_the_clock_stepped_back_since_it_was_set() {
+        // (next_try, tried_at, now, max_delay 600, maxwait 86400) -> due
+        let table: &[(f64, Option<f64>, f64, bool)] = &[
+            (1000.0, Some(900.0), 1000.0, true),
+            (999.0, Some(900.0), 1000.0, true),
+            (1000.1, Some(900.0), 1000.0, false),
+            // A wait the system asked for, longer than any backoff: honoured.
+            (1000.0 + 1800.0, Some(1000.0), 1000.0, false),
+            (1000.0 + 3600.0, Some(990.0), 1000.0, false),
+            (1000.0 + 86400.0, Some(1000.0), 1000.0, false),
+            // Further than maxwait could have put it: due.
+            (1000.0 + 86400.1, Some(1000.0), 1000.0, true),
+            // Set by a clock an hour ahead (stamped later than now): due, however short.
+            (4600.0 + 60.0, Some(4600.0), 1000.0, true),
+            (1000.5, Some(1000.4), 1000.0, true),
+            // An older DB's row (no stamp): beyond any backoff counts as a clock step.
+            (1600.0, None, 1000.0, false),
+            (1600.1, None, 1000.0, true),
+            (1000.0 + 365.0 * 86400.0, None, 1000.0, true),
         ];
-        for &(next, now, max, want) in table {
-            assert_eq!(is_due(next, now, max), want, "{next} {now} {max}");
+        for &(next, tried, now, want) in table {
+            assert_eq!(
+                is_due(next, tried, now, 600, 86400),
+                want,
+                "{next} {tried:?} {now}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_wait_the_system_asked_for_is_kept_up_to_maxwait() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let conf = dir.path().join("z.conf");
+        let text = "[GENERAL]\nstatedb: s.db\nretrydelay: 60\nretrymaxdelay: 600\nmaxwait: 7200\n";
+        std::fs::write(&conf, text).expect("write");
+        let cfg = Config::load(&conf, None).expect("config");
+        // (asked, failed before) -> (next try, asked) at now 1000
+        let table: &[(Option<f64>, i64, f64, bool)] = &[
+            (None, 0, 1060.0, false),
+            (None, 3, 1480.0, false),
+            (None, 9, 1600.0, false),
+            (Some(1003.0), 0, 1003.0, true),
+            (Some(2800.0), 0, 2800.0, true),
+            (Some(1000.0 + 7200.0), 5, 8200.0, true),
+            (Some(1e15), 0, 8200.0, true),
+            // A wait already over is no wait: the backoff.
+            (Some(999.0), 1, 1120.0, false),
+        ];
+        for &(asked, before, at, was_asked) in table {
+            assert_eq!(
+                next_try(1000.0, asked, before, &cfg),
+                NextTry {
+                    at,
+                    asked: was_asked
+                },
+                "{asked:?} {before}"
+            );
         }
     }
 

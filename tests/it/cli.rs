@@ -238,7 +238,7 @@ fn check_config_prints_the_routing_table() {
              warning: {dir}/etc/zenticket.conf:4: [GENERAL] autocleartme: unknown key, ignored (a typo? \
              known keys: ticketscript, clearscript, cycletime, autocleartime, statedb, logfile, syslog, \
              scripttimeout, notetitle, collector, matchsubgroups, retries, retrywindow, retrydelay, \
-             retrymaxdelay, breakafter, reconcile, ticketsystem, onticketclosed)\n",
+             retrymaxdelay, maxwait, breakafter, reconcile, ticketsystem, onticketclosed)\n",
         );
 }
 

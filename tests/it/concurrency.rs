@@ -99,3 +99,25 @@ fn a_slow_script_does_not_hold_up_other_events() {
         "10 slow events took {took:?}"
     );
 }
+
+#[test]
+fn each_tickets_note_is_written_by_its_hook_though_a_later_count_raised_the_row() {
+    use crate::common::zenoss::{Version, ZEvent, Zenoss};
+    let z = Zenoss::start(Version::V6);
+    z.add(ZEvent::new("note-race"));
+    let base = Test::new().zenoss(&z).env("TICKET_SLEEP", "1");
+    let first = spawn(&base.again().event("note-race", 1));
+    std::thread::sleep(Duration::from_millis(300));
+    // Count 2 raises the row while count 1's script still runs.
+    let second = spawn(&base.again().event("note-race", 2));
+    let results = finish(vec![first, second]);
+    assert!(results.iter().all(|(code, _)| *code == 0), "{results:?}");
+    let state = base.again().args(["state", "--json"]).run().json();
+    assert_eq!(state[0]["tickets"].as_array().unwrap().len(), 2, "{state}");
+    assert_eq!(
+        state[0]["pending"],
+        serde_json::json!([]),
+        "nothing owed: {state}"
+    );
+    assert_eq!(z.event("note-race").unwrap().notes.len(), 2);
+}

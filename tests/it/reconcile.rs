@@ -194,3 +194,23 @@ fn poll_only_with_an_api_key_behaves_as_the_daemon_did() {
         .iter()
         .all(|c| c.header("z-api-key") == Some("cloud-KEY")));
 }
+
+#[test]
+fn the_console_query_asks_only_for_names_a_zenoss_row_carries() {
+    for version in [Version::V42, Version::V6] {
+        let z = Zenoss::start(version);
+        let t = running_site(&z);
+        sweep(&t, &[]);
+        let names = crate::common::zenoss::row(&ZEvent::new("x"), version);
+        let names = names.as_object().unwrap();
+        let query = z.calls().into_iter().find(|c| c.method == "query").unwrap();
+        let unknown: Vec<&str> = query.data["keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|k| k.as_str().unwrap())
+            .filter(|k| !names.contains_key(*k))
+            .collect();
+        assert_eq!(unknown, Vec::<&str>::new(), "{version:?}");
+    }
+}

@@ -15,6 +15,8 @@ pub enum Fault {
     DropAfterCreate,
     /// 409: the first request of this key is still being worked on.
     InProgress,
+    /// 429 with this `Retry-After`: nothing made.
+    RateLimited(&'static str),
 }
 
 #[derive(Default)]
@@ -111,6 +113,9 @@ fn answer(s: &mut Inner, req: &Req) -> Reply {
             json!({"error": "a request with this key is in progress"}),
         )
         .header("Retry-After", "0");
+    }
+    if let Some(Fault::RateLimited(after)) = fault {
+        return Reply::json(429, json!({"error": "rate limited"})).header("Retry-After", after);
     }
     let ticket = format!("T-{}", 1001 + s.seen.len());
     s.seen

@@ -6,7 +6,7 @@ use serde_json::{json, Map, Value};
 use std::collections::{BTreeMap, VecDeque};
 use std::io::Write;
 use std::net::{TcpListener, TcpStream};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -35,6 +35,59 @@ pub enum Fault {
     Drop,
     /// Answer, but a byte of the body every this long (a Zenoss under load trickling).
     Trickle(Duration),
+}
+
+/// Holds the next `query` reply after it was computed and before it is sent, until the
+/// test opens it: what Zenoss served stands, while the test changes the console and runs
+/// hooks as if they came during the read.
+#[derive(Default)]
+pub struct Gate {
+    /// (a query reached it, the test opened it)
+    state: Mutex<(bool, bool)>,
+    cv: Condvar,
+}
+
+impl Gate {
+    pub fn new() -> Arc<Gate> {
+        Arc::new(Gate::default())
+    }
+
+    /// Called by the server: says it is here, waits (at most 60 s) to be let through.
+    fn pass(&self) {
+        let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        s.0 = true;
+        self.cv.notify_all();
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        while !s.1 && std::time::Instant::now() < deadline {
+            s = self
+                .cv
+                .wait_timeout(s, Duration::from_millis(100))
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+    }
+
+    /// Waits (at most 30 s) until a query reply is held here.
+    pub fn reached(&self) {
+        let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while !s.0 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no query reached the gate"
+            );
+            s = self
+                .cv
+                .wait_timeout(s, Duration::from_millis(100))
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+    }
+
+    pub fn open(&self) {
+        self.state.lock().unwrap_or_else(|e| e.into_inner()).1 = true;
+        self.cv.notify_all();
+    }
 }
 
 /// How the open console misbehaves while `sweep` pages through it (each a way a real
@@ -180,6 +233,8 @@ struct Inner {
     misbehave: Option<Misbehave>,
     /// Added to every reply: a Zenoss across a WAN, or under load.
     latency: Duration,
+    /// The next query's reply waits here.
+    gate: Option<Arc<Gate>>,
 }
 
 #[derive(Clone)]
@@ -203,6 +258,7 @@ impl Zenoss {
             apikey: None,
             misbehave: None,
             latency: Duration::ZERO,
+            gate: None,
         }));
         let shared = inner.clone();
         let base = url.clone();
@@ -244,6 +300,12 @@ impl Zenoss {
 
     pub fn fail_next(&self, faults: &[Fault]) -> &Zenoss {
         self.lock().faults.extend(faults.iter().cloned());
+        self
+    }
+
+    /// The next query's reply is held at `gate` (see `Gate`).
+    pub fn hold_next_query(&self, gate: &Arc<Gate>) -> &Zenoss {
+        self.lock().gate = Some(gate.clone());
         self
     }
 
@@ -299,6 +361,13 @@ fn serve(stream: TcpStream, shared: &Arc<Mutex<Inner>>, base: &str) -> std::io::
     let latency = shared.lock().unwrap_or_else(|e| e.into_inner()).latency;
     std::thread::sleep(latency);
     let (status, ctype, extra, reply) = answer(shared, base, &path, &headers, &body);
+    let is_query = serde_json::from_slice::<Value>(&body).is_ok_and(|v| v["method"] == "query");
+    if is_query {
+        let gate = shared.lock().unwrap_or_else(|e| e.into_inner()).gate.take();
+        if let Some(g) = gate {
+            g.pass();
+        }
+    }
     if let Some(Fault::Drop) = &extra {
         return Ok(());
     }
