@@ -56,7 +56,12 @@ class IActionBase(object):
         self.options = options
 
 
-module('Products.ZenModel.actions', IActionBase=IActionBase)
+class ActionExecutionException(Exception):
+    pass
+
+
+module('Products.ZenModel.actions', IActionBase=IActionBase,
+       ActionExecutionException=ActionExecutionException)
 module('Products.ZenUtils')
 module('Products.ZenUtils.Utils', zenPath=lambda *p: os.path.join(zenhome, *p))
 module('Products.Zuul')
@@ -113,19 +118,51 @@ module('Products.ZenModel.NotificationSubscription', NotificationEventContextWra
 queued = []
 
 
+def check_process_args(args):
+    """twisted/internet/base.py `_checkProcessArgs` (Python 2): a unicode argument is encoded
+    with the filesystem encoding (ASCII under zenactiond's C locale); one that does not
+    encode, or is no string, raises TypeError."""
+    for arg in args:
+        if isinstance(arg, unicode):  # noqa: F821
+            try:
+                arg = arg.encode('ascii')
+            except UnicodeEncodeError:
+                raise TypeError('Arguments contain a non-string value')
+        if not isinstance(arg, str) or '\0' in arg:
+            raise TypeError('Arguments contain a non-string value')
+
+
 class ProcessQueue(object):
-    """As Zenoss's: a decorator that forwards out/err/processEnded only."""
+    """As Zenoss's (Products/ZenUtils/ProcessQueue.py): a FIFO; `_processQueue` takes a slot
+    (`_num_running += 1`) and then spawns, so a spawn that raises keeps the slot for good;
+    the protocol decorator forwards out/err/processEnded only. Run synchronously here."""
 
     def __init__(self, parallel=10):
         self.parallel = parallel
-        self.started = False
+        self._processes = []
+        self._started = False
+        self._num_running = 0
 
     def start(self):
-        self.started = True
+        self._started = True
 
     def queueProcess(self, executable, args=(), env={}, path=None, uid=None, gid=None,
                      usePTY=0, childFDs=None, processProtocol=None, timeout=60,
                      timeout_callback=None):
+        self._processes.append((executable, args, env, processProtocol, timeout,
+                                timeout_callback))
+        if self._started:
+            self._processQueue()
+
+    def _processQueue(self):
+        if self._num_running < self.parallel and self._processes:
+            job = self._processes.pop(0)
+            self._num_running += 1
+            self._spawn(*job)
+            self._num_running -= 1
+
+    def _spawn(self, executable, args, env, processProtocol, timeout, timeout_callback):
+        check_process_args(args)
         queued.append({'executable': executable, 'args': list(args), 'timeout': timeout,
                        'event_json': open(args[args.index('--event-json') + 1]).read(),
                        'file_mode': oct(os.stat(args[args.index('--event-json') + 1]).st_mode & 0o777)})
@@ -135,7 +172,7 @@ class ProcessQueue(object):
         start = time.time()
         while p.poll() is None and time.time() - start < timeout:
             time.sleep(0.02)
-        reason_value = types.SimpleNamespace() if hasattr(types, 'SimpleNamespace') else type('R', (), {})()
+        reason_value = type('R', (), {})()
         if p.poll() is None:
             os.kill(p.pid, signals.SIGKILL)
             p.wait()
@@ -229,17 +266,41 @@ event = Obj(uuid=f['evid'], count=f['count'], status=f['state'], occurrence=[occ
 sig = Obj(event=event, clear=(mode == 'clear'), clear_event=None)
 before = repr(sig)
 manager = Obj(sendEvent=sent_events.append)
+config = os.path.join(zenhome, 'etc', 'zenticket.conf')
+timeout = {'timeout': 1, 'badtimeout': 'sixty'}.get(mode, 60)
+if mode == 'unicodeconfig':
+    # The form stores unicode; a path that is not ASCII.
+    copy_to = os.path.join(zenhome, 'etc', 'zentick\xc3\xa9t.conf')
+    open(copy_to, 'w').write(open(config).read())
+    config = copy_to.decode('utf-8')
 notification = Obj(id='zenticket', action='zenticket', dmd=Obj(ZenEventManager=manager),
-                   content={'config': os.path.join(zenhome, 'etc', 'zenticket.conf'),
-                            'action_timeout': 1 if mode == 'timeout' else 60})
+                   content={'config': config, 'action_timeout': timeout})
+spool = os.path.join(zenhome, 'var', 'zenticket-events')
+if mode == 'stale':
+    # Files of hooks that ran when an earlier zenactiond stopped, and one of a hook of
+    # another instance running now.
+    if not os.path.isdir(spool):
+        os.makedirs(spool, 0o700)
+    for name, age in (('event-old.json', 7200), ('event-now.json', 5), ('notes.txt', 7200)):
+        path = os.path.join(spool, name)
+        open(path, 'w').write('{}')
+        os.utime(path, (time.time() - age, time.time() - age))
 
 action = actions.ZenticketAction()
 action.configure({'maxCommands': 3})
-action.execute(notification, sig)
-spool = os.path.join(zenhome, 'var', 'zenticket-events')
+if mode == 'nospool':
+    os.rmdir(spool)
+    open(spool, 'w').write('not a folder')
+raised = None
+try:
+    action.execute(notification, sig)
+except Exception as e:
+    raised = [type(e).__name__, str(e)]
 print(json.dumps({
     'queued': queued,
-    'spool_left': sorted(os.listdir(spool)),
+    'raised': raised,
+    'running': action.processQueue._num_running,
+    'spool_left': sorted(os.listdir(spool)) if os.path.isdir(spool) else None,
     'spool_mode': oct(os.stat(spool).st_mode & 0o777),
     'signal_unchanged': repr(sig) == before,
     'events': [{'summary': e['summary'], 'severity': e['severity'],

@@ -522,3 +522,55 @@ fn install_chooses_the_native_action_on_a_first_install_and_an_upgrade_keeps_the
         })
     );
 }
+
+/// The native action never fails quietly: what cannot be handed to the hook raises
+/// ActionExecutionException (zenactiond logs a failed notification) and leaves no file;
+/// a config path that is not ASCII reaches the hook as bytes (Twisted's spawnProcess
+/// refuses it otherwise, after the queue took a slot it never gives back); configure()
+/// removes the files of hooks an earlier zenactiond left.
+#[test]
+fn the_native_action_raises_what_it_cannot_hand_over_and_leaves_no_file_or_slot() {
+    let ev = ZEvent::new("0242ac11-0008-8a4b-11ee-5f1e2d7c9b03");
+    let fields = harness_fields(&ev, b"s");
+    let t = Test::new();
+    let Some(out) = run_action(&t, &fields, "badtimeout", "counter") else {
+        return;
+    };
+    assert_eq!(
+        (&out["raised"], &out["spool_left"], &out["queued"]),
+        (
+            &serde_json::json!([
+                "ActionExecutionException",
+                "zenticket: cannot hand evid 0242ac11-0008-8a4b-11ee-5f1e2d7c9b03 to \
+                 zenticket-hook: action_timeout 'sixty' is not a whole number of seconds"
+            ]),
+            &serde_json::json!([]),
+            &serde_json::json!([])
+        )
+    );
+    let t = Test::new();
+    let out = run_action(&t, &fields, "nospool", "counter").unwrap();
+    assert_eq!(out["raised"][0], "ActionExecutionException", "{out}");
+    assert_eq!(out["queued"], serde_json::json!([]));
+    let t = Test::new();
+    let out = run_action(&t, &fields, "unicodeconfig", "counter").unwrap();
+    assert_eq!(
+        (&out["raised"], &out["running"], &out["spool_left"]),
+        (&Value::Null, &serde_json::json!(0), &serde_json::json!([])),
+        "{out}"
+    );
+    let conf = t
+        .path()
+        .join("etc/zentick\u{e9}t.conf")
+        .display()
+        .to_string();
+    assert_eq!(out["queued"][0]["args"][2], conf.as_str());
+    assert_eq!(calls(t.path()).len(), 1, "the hook ran and made the ticket");
+    let t = Test::new();
+    let out = run_action(&t, &fields, "stale", "counter").unwrap();
+    assert_eq!(
+        out["spool_left"],
+        serde_json::json!(["event-now.json", "notes.txt"]),
+        "only the old event file is removed"
+    );
+}

@@ -1,17 +1,23 @@
 """The `zenticket` notification action: zenactiond hands the whole event to zenticket-hook,
 in-process, with no shell, no TALES and no `detail` fetch.
 
-How the event reaches the hook: Zenoss's ProcessQueue wraps the process protocol in a
-decorator that does not forward `connectionMade` (Products/ZenUtils/ProcessQueue.py), so the
-protocol never gets a transport and cannot write the child's stdin. The event is therefore
-written as JSON to a private file (a 0700 folder of the zenoss user, the file 0600), passed
-as `--event-json PATH`, and removed in `processEnded`, which is forwarded, whether the hook
-finished or was killed at the timeout. This works on every version, through Zenoss's own
-queue: its cap (zenactiond's maxCommands) and its timeout (the hook is SIGKILLed).
+How the event reaches the hook: Zenoss 4.2's ProcessQueue wraps the process protocol in a
+decorator that does not forward `connectionMade` (Products/ZenUtils/ProcessQueue.py), so there
+the protocol never gets a transport and cannot write the child's stdin; from 5.0 (ZEN-11047)
+the decorator forwards it. One handover that works on every version is a file: the event is
+written as JSON to a private file (a 0700 folder of the zenoss user, the file 0600), passed as
+`--event-json PATH`, and removed in `processEnded`, which every version forwards, whether the
+hook finished or was killed at the timeout. It runs through Zenoss's own queue: its cap
+(zenactiond's maxCommands) and its timeout (the hook is SIGKILLed).
 
 `execute` never blocks zenactiond's reactor (a small local file, then a queued process),
 never mutates the signal (no `_escapeEvent`), and logs the hook's exit status and last
 stderr line; a non-zero exit raises /Cmd/Failed, as a failed command notification does.
+Everything that can fail before the hook is queued (the timeout, the argv as bytes, the
+file) is done first, and a failure raises `ActionExecutionException`, which zenactiond
+logs as a failed notification (a plain return would be logged as success); the file is
+never left behind. The queue takes a slot before it spawns (`_num_running += 1`) and never
+frees it if `spawnProcess` raises, so every argument handed to it is bytes.
 """
 
 import base64
@@ -20,11 +26,12 @@ import logging
 import os
 import re
 import tempfile
+import time
 
 from zope.interface import implements
 
 from Products.ZenModel.interfaces import IAction
-from Products.ZenModel.actions import IActionBase
+from Products.ZenModel.actions import ActionExecutionException, IActionBase
 from Products.ZenModel.NotificationSubscription import NotificationEventContextWrapper
 from Products.ZenUtils.ProcessQueue import ProcessQueue
 from Products.ZenUtils.Utils import zenPath
@@ -95,15 +102,51 @@ def spool_dir():
     return path
 
 
+# Event files older than this are left by hooks that ran when zenactiond stopped (its queue
+# is never stopped, so processEnded never came): far beyond any action timeout.
+STALE_AFTER = 3600
+
+
+def remove_stale(spool, now, older_than=STALE_AFTER):
+    """Removes event files left in `spool` by an earlier zenactiond; returns how many."""
+    removed = 0
+    for name in os.listdir(spool):
+        if not (name.startswith('event-') and name.endswith('.json')):
+            continue
+        path = os.path.join(spool, name)
+        try:
+            if now - os.lstat(path).st_mtime > older_than:
+                os.unlink(path)
+                removed += 1
+        except OSError:
+            pass
+    return removed
+
+
+def action_timeout(content):
+    """The notification's action_timeout as a positive int; ValueError names it."""
+    value = content.get('action_timeout')
+    if value is None or value == '':
+        return 60
+    try:
+        seconds = int(value)
+    except (TypeError, ValueError):
+        raise ValueError('action_timeout %r is not a whole number of seconds' % (value,))
+    if seconds <= 0:
+        raise ValueError('action_timeout %r is not a positive number of seconds' % (value,))
+    return seconds
+
+
 def hook_argv(config, event_file, clear):
-    """The hook's argv: no shell between zenactiond and it."""
+    """The hook's argv, every element bytes (the form stores unicode; Twisted's
+    spawnProcess refuses it): no shell between zenactiond and it."""
     argv = [zenPath('bin', 'zenticket-hook')]
     if config:
         argv += ['--config', config]
     argv += ['--event-json', event_file]
     if clear:
         argv.append('--clear')
-    return argv
+    return [as_bytes(a) for a in argv]
 
 
 class HookProtocol(ProcessProtocol):
@@ -170,6 +213,13 @@ class ZenticketAction(IActionBase):
         super(ZenticketAction, self).configure(options)
         self.processQueue = ProcessQueue(options.get('maxCommands', 10))
         self.processQueue.start()
+        try:
+            removed = remove_stale(spool_dir(), time.time())
+            if removed:
+                log.info('zenticket: removed %d event file(s) left by hooks of an earlier '
+                         'zenactiond', removed)
+        except (IOError, OSError) as e:
+            log.warning('zenticket: cannot clean the event folder: %s', e)
 
     def setupAction(self, dmd):
         pass
@@ -177,20 +227,38 @@ class ZenticketAction(IActionBase):
     def execute(self, notification, signal):
         evt = NotificationEventContextWrapper(signal.event)['evt']
         evid = getattr(evt, 'evid', '?')
+        content = notification.content or {}
+
+        def failed(why):
+            msg = 'zenticket: cannot hand evid %s to zenticket-hook: %s' % (evid, why)
+            log.error(msg)
+            return ActionExecutionException(msg)
+
+        # What can fail before the file exists is done first: nothing to clean up.
+        try:
+            timeout = action_timeout(content)
+            config = as_bytes(content.get('config') or '')
+            body = event_json(evt)
+        except Exception as e:
+            raise failed(e)
+        path = None
         try:
             fd, path = tempfile.mkstemp(prefix='event-', suffix='.json', dir=spool_dir())
             try:
-                os.write(fd, event_json(evt))
+                os.write(fd, body)
             finally:
                 os.close(fd)
+            argv = hook_argv(config, path, bool(signal.clear))
+            protocol = HookProtocol(notification, path, evid)
+            self.processQueue.queueProcess(
+                argv[0], tuple(argv), env=dict(os.environ),
+                processProtocol=protocol,
+                timeout=timeout,
+                timeout_callback=protocol.timedOut)
         except Exception as e:
-            log.error('zenticket: cannot hand evid %s to zenticket-hook: %s', evid, e)
-            return
-        content = notification.content
-        argv = hook_argv(content.get('config') or '', path, bool(signal.clear))
-        protocol = HookProtocol(notification, path, evid)
-        self.processQueue.queueProcess(
-            argv[0], tuple(argv), env=dict(os.environ),
-            processProtocol=protocol,
-            timeout=int(content.get('action_timeout') or 60),
-            timeout_callback=protocol.timedOut)
+            if path is not None:
+                try:
+                    os.unlink(path)
+                except OSError:
+                    pass
+            raise failed(e)
