@@ -272,6 +272,19 @@ fn main() {
             "never two incidents for one key"
         );
     }
+    // A fault-free storm owes nothing once the hooks have returned: every ticket, its
+    // acknowledgement and its note were done by the hook that made it.
+    let owed: Vec<(String, i64)> = {
+        let conn = rusqlite::Connection::open(d.join("zenticket.db")).expect("state DB");
+        let mut stmt = conn
+            .prepare("SELECT what, count(*) FROM pending GROUP BY what ORDER BY what")
+            .expect("query");
+        let rows = stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .expect("owed");
+        rows.map(|r| r.expect("row")).collect()
+    };
+    println!("  owed after the hooks returned (fault-free): {owed:?}");
     let rss: Vec<u64> = std::fs::read_to_string(d.join("rss.txt"))
         .unwrap_or_default()
         .lines()

@@ -890,6 +890,12 @@ fn read_zenoss(r: &mut Reader, z: &RawSection) -> Option<ZenossConfig> {
     };
     let verifytls = r.boolean(z, "verifytls", true);
     let cafile = r.path(z, "cafile");
+    if let Some(ca) = &cafile {
+        if let Err(why) = crate::zenoss::ca_certs(ca) {
+            let line = r.ini.get(z, b"cafile").map(|x| x.1);
+            r.err(z, "cafile", line, why);
+        }
+    }
     Some(ZenossConfig {
         url,
         auth,
@@ -936,12 +942,52 @@ fn read_secret_file(r: &mut Reader, z: &RawSection, key: &str, path: &Path) -> O
         );
         return None;
     }
-    match std::fs::read_to_string(path) {
-        Ok(s) => Some(s.trim_end_matches(['\r', '\n']).to_string()),
+    let text = match std::fs::read(path) {
+        Ok(b) => b,
         Err(e) => {
             r.err(z, key, line, format!("cannot read {}: {e}", path.display()));
+            return None;
+        }
+    };
+    // Never the content in a message: only the file and what is wrong with it.
+    match secret_of_file(&text) {
+        Ok(secret) => Some(secret),
+        Err(why) => {
+            r.err(z, key, line, format!("{} {why}", path.display()));
             None
         }
+    }
+}
+
+/// The secret a file holds: its first line, without a byte order mark (Notepad writes one)
+/// or a trailing CR. Err: what is wrong, in words that never show the content.
+pub fn secret_of_file(text: &[u8]) -> Result<String, String> {
+    let text = text.strip_prefix(b"\xef\xbb\xbf").unwrap_or(text);
+    let first = text.split(|&b| b == b'\n').next().unwrap_or(b"");
+    let first = first.strip_suffix(b"\r").unwrap_or(first);
+    if first.iter().all(|b| b.is_ascii_whitespace()) {
+        return Err("is empty (its first line holds no secret)".into());
+    }
+    let secret = String::from_utf8(first.to_vec())
+        .map_err(|_| "is not UTF-8 text (the content is not shown)".to_string())?;
+    check_secret(&secret).map_err(|why| format!("holds {why}"))?;
+    Ok(secret)
+}
+
+/// A secret goes into an HTTP header (a bearer token, Autotask's Secret): a control
+/// character (a line break from a continuation line, a tab, a NUL) cannot be carried
+/// there. Err: what it holds, never the secret itself.
+pub fn check_secret(secret: &str) -> Result<(), String> {
+    match secret.chars().find(|c| c.is_control()) {
+        Some(c) => Err(format!(
+            "a control character ({}) a header cannot carry (the content is not shown)",
+            match c {
+                '\n' | '\r' => "a line break: a continuation line?".to_string(),
+                '\t' => "a tab".to_string(),
+                c => format!("U+{:04X}", c as u32),
+            }
+        )),
+        None => Ok(()),
     }
 }
 

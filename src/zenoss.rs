@@ -425,15 +425,33 @@ pub(crate) fn tls(
     let mut roots = rustls::RootCertStore::empty();
     roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
     if let Some(ca) = cafile {
-        use rustls_pki_types::pem::PemObject;
-        let bad = |e: &dyn std::fmt::Display| format!("cafile {}: {e}", ca.display());
-        let certs = rustls_pki_types::CertificateDer::pem_file_iter(ca).map_err(|e| bad(&e))?;
-        for cert in certs {
-            let cert = cert.map_err(|e| bad(&e))?;
-            roots.add(cert).map_err(|e| bad(&e))?;
+        for cert in ca_certs(ca)? {
+            roots
+                .add(cert)
+                .map_err(|e| format!("cafile {}: {e}", ca.display()))?;
         }
     }
     Ok(builder.with_root_certificates(roots).with_no_client_auth())
+}
+
+/// The certificates of a `cafile`: a file that is missing, unreadable, or holds no PEM
+/// certificate (empty, DER, a key) is an error naming it, so that `check-config` says so
+/// rather than every request failing its handshake.
+pub(crate) fn ca_certs(
+    ca: &std::path::Path,
+) -> Result<Vec<rustls_pki_types::CertificateDer<'static>>, String> {
+    use rustls_pki_types::pem::PemObject;
+    let bad = |e: &dyn std::fmt::Display| format!("cafile {}: {e}", ca.display());
+    let certs = rustls_pki_types::CertificateDer::pem_file_iter(ca)
+        .map_err(|e| bad(&e))?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| bad(&e))?;
+    if certs.is_empty() {
+        return Err(bad(
+            &"holds no PEM certificate (-----BEGIN CERTIFICATE-----)",
+        ));
+    }
+    Ok(certs)
 }
 
 /// `verifytls: false`: accepts any certificate (still checks handshake signatures).

@@ -137,6 +137,22 @@ pub enum SystemAuth {
     Headers(Vec<(String, Secret)>),
 }
 
+impl SystemAuth {
+    /// Every secret as it may appear in a message: each value, and the Basic header's
+    /// encoding of the pair.
+    pub fn secrets(&self) -> Vec<String> {
+        match self {
+            SystemAuth::None => Vec::new(),
+            SystemAuth::Basic { user, password } => vec![
+                password.0.clone(),
+                crate::zenoss::base64(format!("{user}:{}", password.0).as_bytes()),
+            ],
+            SystemAuth::Bearer(t) => vec![t.0.clone()],
+            SystemAuth::Headers(hs) => hs.iter().map(|(_, v)| v.0.clone()).collect(),
+        }
+    }
+}
+
 /// One ticket system's settings.
 #[derive(Debug, Clone)]
 pub struct SystemConfig {
@@ -216,6 +232,15 @@ impl Reader<'_> {
         let creds = "its own keys (user, password, token, ...)";
         let example = "the system's base URL, e.g. https://example.service-now.com";
         let url = self.url(&s, "url", Some(example), creds)?;
+        // The webhook's url is its endpoint, sent as written: `/hook/` and `/hook` may be
+        // two routes of the receiver. Every other system's is a base the paths are added to.
+        let as_written = |r: &mut Self, key: &str, checked: String| match kind {
+            Kind::Webhook => r
+                .text(&s, key)
+                .map_or(checked, |(raw, _)| raw.trim().to_string()),
+            _ => checked,
+        };
+        let url = as_written(self, "url", url);
         if url.starts_with("http://") {
             warnings.push(format!(
                 "{}: [{sname}] url is http://: credentials and event text travel in clear",
@@ -240,6 +265,12 @@ impl Reader<'_> {
         };
         let verifytls = self.boolean(&s, "verifytls", true);
         let cafile = self.path(&s, "cafile");
+        if let Some(ca) = &cafile {
+            if let Err(why) = crate::zenoss::ca_certs(ca) {
+                let line = self.text(&s, "cafile").map(|x| x.1);
+                self.err(&s, "cafile", line, why);
+            }
+        }
         let proxy = self
             .text(&s, "proxy")
             .map(|x| x.0.trim().to_string())
@@ -272,7 +303,9 @@ impl Reader<'_> {
         let resolvestate = word(self, "resolvestate", "6");
         let closecode = word(self, "closecode", "Solved (Permanently)");
         let ticketfield = word(self, "ticketfield", "ticket");
-        let clearurl = self.url(&s, "clearurl", None, creds);
+        let clearurl = self
+            .url(&s, "clearurl", None, creds)
+            .map(|u| as_written(self, "clearurl", u));
         let project = word(self, "project", "");
         if kind == Kind::Jira && project.is_empty() {
             self.err(
@@ -411,7 +444,11 @@ impl Reader<'_> {
 
     /// `key`, or `keyfile` (the file must be the owner's alone).
     fn secret(&mut self, s: &RawSection, key: &str) -> Option<Secret> {
-        if let Some((v, _)) = self.text(s, key) {
+        if let Some((v, line)) = self.text(s, key) {
+            if let Err(why) = super::check_secret(&v) {
+                self.err(s, key, Some(line), format!("holds {why}"));
+                return None;
+            }
             return (!v.is_empty()).then_some(Secret(v));
         }
         let file_key = format!("{key}file");

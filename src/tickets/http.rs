@@ -88,8 +88,10 @@ const MAX_REPLY: u64 = 8 << 20;
 impl Http {
     /// The client for one system; `statedb`: where the `maxconcurrent` slots live.
     pub fn new(cfg: &SystemConfig, statedb: &Path) -> Result<Http, String> {
+        let timeout = cfg.timeout;
         let mut b = ureq::AgentBuilder::new()
             .timeout(cfg.timeout)
+            .resolver(move |netloc: &str| resolve_within(netloc, timeout, system_lookup))
             .redirects(0)
             .user_agent(concat!("zenticket-hook/", env!("CARGO_PKG_VERSION")));
         let env = |k: &str| {
@@ -149,21 +151,33 @@ impl Http {
             .agent
             .request(method, url)
             .set("Accept", "application/json");
+        // A value a header cannot carry is refused here, naming the header only: the HTTP
+        // client's own error would quote the whole header line, secret and all.
+        let set = |req: ureq::Request, k: &str, v: &str| {
+            if v.bytes().any(|b| b.is_ascii_control() && b != b'\t') {
+                return Err(Lost::NotSent(format!(
+                    "the {k} header for {} holds a line break or control character a header \
+                     cannot carry (its value is not shown); fix it in the config",
+                    self.name
+                )));
+            }
+            Ok(req.set(k, v))
+        };
         match &self.auth {
             SystemAuth::Basic { user, password } => {
                 let v = crate::zenoss::base64(format!("{user}:{}", password.0).as_bytes());
-                req = req.set("Authorization", &format!("Basic {v}"));
+                req = set(req, "Authorization", &format!("Basic {v}"))?;
             }
-            SystemAuth::Bearer(t) => req = req.set("Authorization", &format!("Bearer {}", t.0)),
+            SystemAuth::Bearer(t) => req = set(req, "Authorization", &format!("Bearer {}", t.0))?,
             SystemAuth::Headers(hs) => {
                 for (k, v) in hs {
-                    req = req.set(k, &v.0);
+                    req = set(req, k, &v.0)?;
                 }
             }
             SystemAuth::None => {}
         }
         for (k, v) in headers {
-            req = req.set(k, v);
+            req = set(req, k, v)?;
         }
         // Held until the answer is read: the cap counts requests in flight.
         let _slot = match &self.cap {
@@ -177,7 +191,7 @@ impl Http {
         let resp = match sent {
             Ok(r) => r,
             Err(ureq::Error::Status(_, r)) => r,
-            Err(ureq::Error::Transport(t)) => return Err(lost(&t)),
+            Err(ureq::Error::Transport(t)) => return Err(self.scrubbed(lost(&t))),
         };
         let status = resp.status();
         let retry_after = resp.header("Retry-After").map(String::from);
@@ -194,6 +208,54 @@ impl Http {
             ratelimit_reset,
         })
     }
+}
+
+impl Http {
+    /// The words of a lost request with every secret of this system taken out: no error of
+    /// the HTTP client may carry one into the log, `state` or the state DB.
+    fn scrubbed(&self, l: Lost) -> Lost {
+        let scrub = |m: String| {
+            let mut m = m;
+            for secret in self.auth.secrets() {
+                if !secret.is_empty() {
+                    m = m.replace(secret.as_str(), "<secret>");
+                }
+            }
+            m
+        };
+        match l {
+            Lost::NotSent(m) => Lost::NotSent(scrub(m)),
+            Lost::Unanswered(m) => Lost::Unanswered(scrub(m)),
+            Lost::Busy(m) => Lost::Busy(scrub(m)),
+        }
+    }
+}
+
+/// The host's addresses, by the system's resolver.
+fn system_lookup(netloc: &str) -> std::io::Result<Vec<std::net::SocketAddr>> {
+    use std::net::ToSocketAddrs;
+    netloc.to_socket_addrs().map(Iterator::collect)
+}
+
+/// Resolves `netloc` within `timeout`: a resolver that never answers must not hold a hook
+/// past its system's `timeout` (getaddrinfo has no timeout of its own). The lookup runs in
+/// a thread of its own, left behind if it hangs (the hook exits soon after).
+fn resolve_within(
+    netloc: &str,
+    timeout: Duration,
+    lookup: fn(&str) -> std::io::Result<Vec<std::net::SocketAddr>>,
+) -> std::io::Result<Vec<std::net::SocketAddr>> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let name = netloc.to_string();
+    std::thread::spawn(move || {
+        let _ = tx.send(lookup(&name));
+    });
+    rx.recv_timeout(timeout).unwrap_or_else(|_| {
+        Err(std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            format!("resolving {netloc}: no answer within {timeout:?}"),
+        ))
+    })
 }
 
 /// The host of a URL (no port, no brackets).
@@ -234,6 +296,28 @@ fn lost(t: &ureq::Transport) -> Lost {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_name_resolution_that_never_answers_ends_at_the_timeout() {
+        fn hangs(_: &str) -> std::io::Result<Vec<std::net::SocketAddr>> {
+            std::thread::sleep(Duration::from_secs(30));
+            Ok(Vec::new())
+        }
+        fn answers(_: &str) -> std::io::Result<Vec<std::net::SocketAddr>> {
+            Ok(vec!["127.0.0.1:80".parse().expect("addr")])
+        }
+        let started = Instant::now();
+        let e = resolve_within("slow.example:443", Duration::from_millis(200), hangs)
+            .expect_err("timed out");
+        assert!(started.elapsed() < Duration::from_secs(5));
+        assert_eq!(e.kind(), std::io::ErrorKind::TimedOut);
+        assert_eq!(
+            resolve_within("h:80", Duration::from_secs(5), answers).expect("resolved"),
+            vec!["127.0.0.1:80"
+                .parse::<std::net::SocketAddr>()
+                .expect("addr")]
+        );
+    }
 
     #[test]
     fn which_hosts_go_direct() {

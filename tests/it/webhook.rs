@@ -118,3 +118,123 @@ fn a_clear_posts_the_clear_event_with_its_own_key() {
         Some(format!("\"{}-clear\"", key_of("wh-clr", 1)).as_str())
     );
 }
+
+/// A webhook section whose token comes from `tokenfile` holding `content` (0600).
+fn with_tokenfile(w: &Webhook, content: &[u8]) -> Test {
+    let t = Test::new()
+        .general("ticketsystem: webhook")
+        .general("retrydelay: 0");
+    let file = t.path().join("hook.token");
+    std::fs::write(&file, content).unwrap();
+    std::fs::set_permissions(&file, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    let section = w.section().replace(
+        &format!("token: {TOKEN}"),
+        &format!("tokenfile: {}", file.display()),
+    );
+    t.section(&section)
+}
+
+#[test]
+fn a_tokenfile_is_read_as_its_first_line_without_a_byte_order_mark() {
+    let w = Webhook::start();
+    for (evid, content) in [
+        ("bom-1", format!("\u{feff}{TOKEN}\r\n")),
+        ("bom-2", format!("{TOKEN}\nsecond line, a note\n")),
+    ] {
+        let t = with_tokenfile(&w, content.as_bytes());
+        t.clone().args(["check-config"]).run().status(0);
+        t.clone().event(evid, 1).run().status(0).decision("ticket");
+    }
+    assert_eq!(w.tickets().len(), 2);
+}
+
+#[test]
+fn a_secret_a_header_cannot_carry_or_an_empty_one_is_a_config_error_never_shown() {
+    let w = Webhook::start();
+    let t = with_tokenfile(&w, b"\n\n");
+    t.clone()
+        .args(["check-config"])
+        .run()
+        .status(2)
+        .stderr_has(&format!(
+            "[WEBHOOK] tokenfile: {}/hook.token is empty (its first line holds no secret)\n",
+            t.path().display()
+        ));
+    let t = with_tokenfile(&w, b"abc\x01def\n");
+    t.clone()
+        .args(["check-config"])
+        .run()
+        .status(2)
+        .stderr_has(&format!(
+            "[WEBHOOK] tokenfile: {}/hook.token holds a control character (U+0001) a header \
+         cannot carry (the content is not shown)\n",
+            t.path().display()
+        ));
+    // An inline token with a continuation line: ConfigParser joins it with a newline.
+    let t = Test::new()
+        .general("ticketsystem: webhook")
+        .section(&w.section().replace(
+            &format!("token: {TOKEN}\n"),
+            &format!("token: {TOKEN}\n  PART2-s3cr3t\n"),
+        ));
+    let out = t.clone().args(["check-config"]).run();
+    out.status(2).stderr_has(
+        "[WEBHOOK] token: holds a control character (a line break: a continuation line?) a \
+         header cannot carry (the content is not shown)\n",
+    );
+    let hook = t.again().event("sec-1", 1).args(["--json"]).run();
+    for text in [
+        &out.stdout,
+        &out.stderr,
+        &hook.stdout,
+        &hook.stderr,
+        &hook.log(),
+    ] {
+        assert!(
+            !text.contains("PART2-s3cr3t") && !text.contains(TOKEN),
+            "{text}"
+        );
+    }
+    assert!(w.requests().is_empty());
+}
+
+#[test]
+fn a_cafile_that_is_missing_empty_or_no_certificate_is_a_config_error() {
+    let w = Webhook::start();
+    for (file, content, why) in [
+        ("missing.pem", None, "No such file or directory"),
+        (
+            "empty.pem",
+            Some(""),
+            "holds no PEM certificate (-----BEGIN CERTIFICATE-----)",
+        ),
+        (
+            "garbage.pem",
+            Some("not a certificate\n"),
+            "holds no PEM certificate",
+        ),
+    ] {
+        let t = Test::new()
+            .general("ticketsystem: webhook")
+            .section(&format!("{}cafile: {{dir}}/{file}\n", w.section()));
+        if let Some(c) = content {
+            std::fs::write(t.path().join(file), c).unwrap();
+        }
+        let dir = t.path().display().to_string();
+        t.args(["check-config"])
+            .run()
+            .status(2)
+            .stderr_has(&format!("[WEBHOOK] cafile: cafile {dir}/{file}: "))
+            .stderr_has(why);
+    }
+}
+
+#[test]
+fn a_webhook_url_is_sent_as_written_with_its_trailing_slash() {
+    let w = Webhook::start();
+    let t = Test::new()
+        .general("ticketsystem: webhook")
+        .section(&w.section().replace("/hooks/zenoss\n", "/hooks/zenoss/\n"));
+    t.clone().event("slash-1", 1).run().status(0);
+    assert_eq!(w.requests()[0].route(), "/hooks/zenoss/");
+}
