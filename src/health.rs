@@ -187,7 +187,12 @@ pub fn status(
     if nagios {
         return Ok((code, line, json(&h, now)));
     }
-    Ok((0, text(&h, now).trim_end().to_string(), json(&h, now)))
+    let failing = crate::work::system_words(&cfg);
+    Ok((
+        0,
+        text(&h, now, &failing).trim_end().to_string(),
+        json(&h, now),
+    ))
 }
 
 /// Nagios plugin status: 0 OK, 1 WARNING, 2 CRITICAL, and the words for the line.
@@ -250,7 +255,9 @@ pub fn nagios_line(h: &Health, now: f64) -> (i32, String) {
 }
 
 /// `status` for a person: what an administrator checks first.
-pub fn text(h: &Health, now: f64) -> String {
+/// `failing`: what the breaker counts failures of ("the ticket script", "the ticket
+/// system (servicenow)").
+pub fn text(h: &Health, now: f64, failing: &str) -> String {
     let log_time = crate::time::log_format;
     let mut out = String::new();
     let owed: Vec<String> = h.owed.iter().map(|(w, n)| format!("{n} {w}")).collect();
@@ -275,12 +282,12 @@ pub fn text(h: &Health, now: f64) -> String {
     ));
     match h.breaker.open_since {
         Some(since) => out.push_str(&format!(
-            "breaker: OPEN since {} ({} script failures in a row): hooks defer tickets\n",
+            "breaker: OPEN since {} ({} failures in a row of {failing}): hooks defer tickets\n",
             log_time(since),
             h.breaker.failures
         )),
         None => out.push_str(&format!(
-            "breaker: closed ({} script failures in a row)\n",
+            "breaker: closed ({} failures in a row of {failing})\n",
             h.breaker.failures
         )),
     }

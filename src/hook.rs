@@ -471,6 +471,20 @@ impl Hook<'_> {
                     report.ack = Action::Pending;
                 }
             }
+            Attempt::Failed {
+                why,
+                breaker: false,
+                wait: Some(until),
+            } => {
+                // The system asked to wait (429, 503, a search that lags): not a failure of
+                // the hook, so zenactiond raises no /Cmd/Failed; owed, tried at that time.
+                work::attempt_failed(self.cfg, st, &key, &why, Some(until))?;
+                report.kind = Kind::TicketDeferred;
+                report.reason = format!(
+                    "{}; {why}: owed, for `zenticket-hook sweep` (the ticket system asked to wait)",
+                    d.reason
+                );
+            }
             Attempt::Failed { why, breaker, wait } => {
                 work::attempt_failed(self.cfg, st, &key, &why, wait)?;
                 if breaker {
@@ -665,6 +679,7 @@ impl Hook<'_> {
             tickets::Answer::Wait { why, .. }
             | tickets::Answer::Busy(why)
             | tickets::Answer::Ambiguous(why)
+            | tickets::Answer::Unconfirmed(why)
             | tickets::Answer::Credentials(why)
             | tickets::Answer::Failed(why) => why,
         };

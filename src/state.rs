@@ -947,6 +947,8 @@ pub struct Due {
     pub event: Option<Vec<u8>>,
     pub attempts: i64,
     pub created: f64,
+    /// When its last attempt failed (None: never tried, or by an older version).
+    pub tried_at: Option<f64>,
 }
 
 /// The moment owed work is read at: what is due, and which claims are dead. A next try
@@ -975,7 +977,7 @@ pub struct Horizon {
 /// Work whose time has come and that nobody holds (or whose holder died), oldest first.
 pub fn due(conn: &Connection, h: &Horizon) -> rusqlite::Result<Vec<Due>> {
     let mut stmt = conn.prepare(
-        "SELECT evid, what, count, event, attempts, created FROM pending
+        "SELECT evid, what, count, event, attempts, created, tried_at FROM pending
          WHERE (next_try <= ?1 OR next_try > ?2 OR tried_at > ?5
                 OR (tried_at IS NULL AND next_try > ?6))
            AND (claimed_by IS NULL OR claimed_at < ?3 OR claimed_at > ?4) AND given_up IS NULL
@@ -1000,6 +1002,7 @@ pub fn due(conn: &Connection, h: &Horizon) -> rusqlite::Result<Vec<Due>> {
                 event: r.get(3)?,
                 attempts: r.get(4)?,
                 created: r.get(5)?,
+                tried_at: r.get(6)?,
             })
         },
     )?;

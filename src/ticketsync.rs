@@ -52,6 +52,7 @@ pub fn run(
                 closed.extend(batch.iter().filter(|(_, t)| ids.contains(&t.id)).cloned())
             }
             Answer::Ambiguous(why)
+            | Answer::Unconfirmed(why)
             | Answer::Wait { why, .. }
             | Answer::Refused(why)
             | Answer::Credentials(why)

@@ -121,18 +121,37 @@ fn parse_calendar(t: &str) -> Option<f64> {
     Some(secs as f64 + frac)
 }
 
-/// An HTTP date (RFC 9110's IMF-fixdate, `Sun, 06 Nov 1994 08:49:37 GMT`), as
-/// `Retry-After` carries one.
+/// An HTTP date as `Retry-After` carries one, in the three forms RFC 9110 (5.6.7) says a
+/// recipient must accept: IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`), the obsolete
+/// RFC 850 form (`Sunday, 06-Nov-94 08:49:37 GMT`, a two-digit year taken as the latest
+/// one not more than 50 years ahead) and asctime (`Sun Nov  6 08:49:37 1994`).
 pub fn parse_http_date(text: &str) -> Option<f64> {
     let p: Vec<&str> = text.split_whitespace().collect();
-    let [_, d, mon, y, hms, "GMT"] = p.as_slice() else {
-        return None;
+    let (d, mon, y, hms) = match p.as_slice() {
+        [_, d, mon, y, hms, "GMT"] => (*d, *mon, y.parse::<i64>().ok()?, *hms),
+        [_, dmy, hms, "GMT"] => {
+            let mut it = dmy.split('-');
+            let (d, mon, yy) = (it.next()?, it.next()?, it.next()?);
+            if it.next().is_some() || yy.len() != 2 {
+                return None;
+            }
+            let yy: i64 = yy.parse().ok()?;
+            // RFC 9110: more than 50 years in the future is the past century's.
+            let this_year = 1970 + (now() / 31_556_952.0) as i64;
+            let mut y = this_year / 100 * 100 + yy;
+            if y > this_year + 50 {
+                y -= 100;
+            }
+            (d, mon, y, *hms)
+        }
+        [_, mon, d, hms, y] => (*d, *mon, y.parse::<i64>().ok()?, *hms),
+        _ => return None,
     };
     const MONTHS: [&str; 12] = [
         "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
     ];
-    let mo = MONTHS.iter().position(|m| m == mon)? as i64 + 1;
-    let (d, y): (i64, i64) = (d.parse().ok()?, y.parse().ok()?);
+    let mo = MONTHS.iter().position(|m| *m == mon)? as i64 + 1;
+    let d: i64 = d.parse().ok()?;
     let t: Vec<i64> = hms
         .split(':')
         .map(|x| x.parse().ok())

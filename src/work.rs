@@ -75,6 +75,17 @@ pub fn claim_is_stale(claimed_at: f64, now: f64, stale_after: f64) -> bool {
     claimed_at < now - stale_after || claimed_at > now + stale_after
 }
 
+/// Which owed ticket probes an open breaker: one never tried first, else the one tried
+/// least lately (the oldest on a tie), so that sweeps take the tickets in turn.
+pub fn probe(tickets: &[Due]) -> Option<usize> {
+    (0..tickets.len()).min_by(|&a, &b| {
+        let at = |d: &Due| d.tried_at.unwrap_or(f64::NEG_INFINITY);
+        at(&tickets[a])
+            .total_cmp(&at(&tickets[b]))
+            .then(tickets[a].created.total_cmp(&tickets[b].created))
+    })
+}
+
 /// When owed work is next tried, and whether that is a wait the ticket system asked for
 /// (shown as such by `state` and `status`).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -214,6 +225,7 @@ pub fn attempt_ticket(
             let landed = matches!(
                 other,
                 Answer::Ambiguous(_)
+                    | Answer::Unconfirmed(_)
                     | Answer::Wait {
                         ambiguous: true,
                         ..
@@ -250,6 +262,11 @@ fn failed<T>(a: Answer<T>, doing: &str) -> Attempt {
         },
         Answer::Refused(why) => Attempt::Refused(why),
         Answer::Busy(why) => Attempt::Deferred(why),
+        Answer::Unconfirmed(why) => Attempt::Failed {
+            why,
+            breaker: false,
+            wait: None,
+        },
         Answer::Ambiguous(why) | Answer::Credentials(why) | Answer::Failed(why) => {
             Attempt::Failed {
                 why,
@@ -771,9 +788,11 @@ impl Retrier<'_> {
         Ok(())
     }
 
-    /// With the breaker closed, the scripts due. With it open, one probe: the oldest owed
-    /// ticket, due or not; if the script works again, every owed ticket, oldest first (the
-    /// backlog drains now, not at each one's backoff); if not, none.
+    /// With the breaker closed, the scripts due. With it open, one probe (`probe`: the
+    /// owed ticket tried least lately, due or not, so one ticket the system can never
+    /// confirm does not stand for the system at every sweep); if it works, the breaker is
+    /// closed and every owed ticket follows, oldest first (the backlog drains now, not at
+    /// each one's backoff); if not, none.
     fn through_breaker(&mut self, due: Vec<Due>) -> Result<Option<Vec<Due>>, StateError> {
         if self.st.read(state::breaker)?.open_since.is_none() {
             return Ok(Some(due));
@@ -783,16 +802,20 @@ impl Retrier<'_> {
             ..self.horizon()
         };
         let owed = self.st.read(|c| state::due(c, &all))?;
-        let mut tickets = owed.into_iter().filter(|d| d.key.what == What::Ticket);
-        let Some(probe) = tickets.next() else {
+        let mut tickets: Vec<Due> = owed
+            .into_iter()
+            .filter(|d| d.key.what == What::Ticket)
+            .collect();
+        let Some(i) = probe(&tickets) else {
             return Ok(Some(due));
         };
-        self.retry_script(&probe)?;
+        let first = tickets.remove(i);
+        self.retry_script(&first)?;
         if self.st.read(state::breaker)?.open_since.is_some() {
             return Ok(None);
         }
         let clears = due.into_iter().filter(|d| d.key.what == What::Clear);
-        Ok(Some(tickets.chain(clears).collect()))
+        Ok(Some(tickets.into_iter().chain(clears).collect()))
     }
 
     fn retry_script(&mut self, d: &Due) -> Result<(), StateError> {
@@ -1029,9 +1052,10 @@ impl Retrier<'_> {
                 self.tally.deferred += 1;
                 Ok(())
             }
-            Answer::Ambiguous(why) | Answer::Credentials(why) | Answer::Failed(why) => {
-                self.fail(d, &why)
-            }
+            Answer::Ambiguous(why)
+            | Answer::Unconfirmed(why)
+            | Answer::Credentials(why)
+            | Answer::Failed(why) => self.fail(d, &why),
         }
     }
 
@@ -1233,6 +1257,40 @@ mod tests {
                 want,
                 "{next} {tried:?} {now}"
             );
+        }
+    }
+
+    #[test]
+    fn an_open_breaker_is_probed_with_each_owed_ticket_in_turn() {
+        let due = |evid: &str, created: f64, tried_at: Option<f64>| Due {
+            key: WorkKey::new(evid, What::Ticket, 1),
+            event: None,
+            attempts: 1,
+            created,
+            tried_at,
+        };
+        // (owed tickets) -> the probe
+        let table: &[(&[Due], Option<&str>)] = &[
+            (&[], None),
+            (&[due("a", 1.0, Some(50.0))], Some("a")),
+            // The poison ticket was the last probe: another goes next.
+            (
+                &[due("poison", 1.0, Some(90.0)), due("b", 2.0, Some(10.0))],
+                Some("b"),
+            ),
+            (
+                &[due("poison", 1.0, Some(90.0)), due("new", 5.0, None)],
+                Some("new"),
+            ),
+            (&[due("x", 3.0, None), due("y", 2.0, None)], Some("y")),
+            (
+                &[due("x", 3.0, Some(7.0)), due("y", 2.0, Some(7.0))],
+                Some("y"),
+            ),
+        ];
+        for (owed, want) in table {
+            let got = probe(owed).map(|i| owed[i].key.evid.as_str());
+            assert_eq!(got, *want);
         }
     }
 

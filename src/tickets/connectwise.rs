@@ -75,6 +75,8 @@ impl System for ConnectWise<'_> {
             Err(e) => return unmakeable(e),
         };
         let sent = self.send("POST", &self.base(), Some(&body));
+        let key = super::system_key(r.key);
+        let sent = super::key_checked(sent, NAME, "/externalXRef", &key);
         made(sent, NAME, "a ticket id", |v| id_of(v).map(Ticket::plain))
     }
 

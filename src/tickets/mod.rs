@@ -61,8 +61,13 @@ pub enum Answer<T> {
     Refused(String),
     /// The credentials or rights were refused (401/403).
     Credentials(String),
-    /// Nothing was made (connection refused, 404, a redirect, ...); retried.
+    /// Nothing was made (connection refused, 404, ...); retried.
     Failed(String),
+    /// The system answered, so it is up, but did not confirm the record (a 2xx without a
+    /// ticket id, which a receiver replays for the same key): it may have been made, so
+    /// the next attempt looks it up first where the system can; one record's trouble,
+    /// never counted towards the breaker.
+    Unconfirmed(String),
     /// Not sent: `maxconcurrent` requests are in flight; left owed for sweep.
     Busy(String),
 }
@@ -85,6 +90,7 @@ impl<T> Answer<T> {
             Answer::Refused(m) => Answer::Refused(m),
             Answer::Credentials(m) => Answer::Credentials(m),
             Answer::Failed(m) => Answer::Failed(m),
+            Answer::Unconfirmed(m) => Answer::Unconfirmed(m),
             Answer::Busy(m) => Answer::Busy(m),
         }
     }
@@ -93,7 +99,7 @@ impl<T> Answer<T> {
     /// the way is a plain failure, with nothing to look up afterwards.
     pub fn lost_is_failure(self) -> Answer<T> {
         match self {
-            Answer::Ambiguous(m) => Answer::Failed(m),
+            Answer::Ambiguous(m) | Answer::Unconfirmed(m) => Answer::Failed(m),
             other => other,
         }
     }
@@ -261,8 +267,17 @@ pub fn classify(status: u16, retry: Option<f64>, body: &[u8], system: &str) -> A
                 crate::log::clip(text.trim(), 200)
             )),
         },
-        300..=399 => Answer::Failed(format!(
+        // Not followed; and a create may have landed before the redirect (to a login page,
+        // say): the next attempt looks first.
+        300..=399 => Answer::Ambiguous(format!(
             "{system} answered {status}, a redirect, which is not followed (check url)"
+        )),
+        // A data policy or business rule refused this one record (ServiceNow's
+        // `Operation Failed: Data Policy Exception`, a rule that aborts the insert): the
+        // system is up, retrying cannot fix it, and it must not hold the breaker open.
+        403 | 500 if names_a_rule(&text) => Answer::Refused(format!(
+            "{system} refused this record by a rule ({status}){}",
+            said_suffix(&said())
         )),
         401 | 403 => Answer::Credentials(format!(
             "{system} refused the credentials or rights ({status}){}",
@@ -278,6 +293,15 @@ pub fn classify(status: u16, retry: Option<f64>, body: &[u8], system: &str) -> A
         500..=599 => Answer::Ambiguous(format!("{system} answered {status}{}", said_suffix(&said()))),
         _ => Answer::Failed(format!("{system} answered {status}{}", said_suffix(&said()))),
     }
+}
+
+/// Whether an error body says a rule of the system refused the record (a data policy, a
+/// business rule), rather than the credentials or the system failing.
+fn names_a_rule(text: &str) -> bool {
+    let t = text.to_ascii_lowercase();
+    ["data policy", "business rule", "businessrule"]
+        .iter()
+        .any(|w| t.contains(w))
 }
 
 fn said_suffix(s: &str) -> String {
@@ -334,7 +358,8 @@ fn error_text(text: &str) -> String {
 }
 
 /// Seconds to wait, from `Retry-After` (seconds or an HTTP date), else
-/// `X-RateLimit-Reset` (Unix seconds, or ISO 8601). Never negative.
+/// `X-RateLimit-Reset` (Unix seconds, or ISO 8601: Jira Cloud sends `yyyy-MM-ddTHH:mmZ`,
+/// without seconds). Never negative.
 pub fn retry_after(retry: Option<&str>, reset: Option<&str>, now: f64) -> Option<f64> {
     if let Some(r) = retry.map(str::trim).filter(|r| !r.is_empty()) {
         if let Ok(n) = r.parse::<f64>() {
@@ -348,7 +373,14 @@ pub fn retry_after(retry: Option<&str>, reset: Option<&str>, now: f64) -> Option
     if let Ok(n) = r.parse::<f64>() {
         return Some((n - now).max(0.0));
     }
-    crate::time::parse(r).ok().map(|t| (t - now).max(0.0))
+    let b = r.as_bytes();
+    let minutes_only = b.len() == 17 && b[10] == b'T' && b[13] == b':' && b[16] == b'Z';
+    let r = if minutes_only {
+        format!("{}:00Z", &r[..16])
+    } else {
+        r.to_string()
+    };
+    crate::time::parse(&r).ok().map(|t| (t - now).max(0.0))
 }
 
 /// The placeholders whose values the config fixes, not the event.
@@ -536,10 +568,25 @@ pub fn made(
 ) -> Answer<Ticket> {
     a.then(|v| match ticket(&v) {
         Some(t) => Answer::Done(t),
-        None => Answer::Ambiguous(format!(
+        None => Answer::Unconfirmed(format!(
             "{system} answered without {what}: {}",
             crate::log::clip(&v.to_string(), 200)
         )),
+    })
+}
+
+/// A create's answer that carries the key (at the JSON `pointer`) must carry this one:
+/// a record with another key is not this event's ticket (as a lookup checks too); the
+/// create may have landed all the same, so the next attempt looks it up by its key.
+pub fn key_checked(a: Answer<Value>, system: &str, pointer: &str, key: &str) -> Answer<Value> {
+    a.then(|v| match v.pointer(pointer).and_then(Value::as_str) {
+        Some(k) if k != key => Answer::Unconfirmed(format!(
+            "{system} answered the create with a record whose {} is {:?}, not this event's \
+             key: not taken as its ticket",
+            pointer.rsplit('/').next().unwrap_or(pointer),
+            crate::log::clip(k, 120)
+        )),
+        _ => Answer::Done(v),
     })
 }
 
@@ -566,7 +613,8 @@ mod tests {
                 "ambiguous",
             ),
             (200, "ok", "ambiguous"),
-            (302, "", "failed"),
+            (302, "", "ambiguous"),
+            (303, "", "ambiguous"),
             (
                 400,
                 r#"{"error":{"message":"Invalid field","detail":"no such group"}}"#,
@@ -583,6 +631,16 @@ mod tests {
                 "credentials",
             ),
             (403, "", "credentials"),
+            (
+                403,
+                r#"{"error":{"message":"Operation Failed","detail":"Data Policy Exception: Assignment group is mandatory"},"status":"failure"}"#,
+                "refused",
+            ),
+            (
+                500,
+                r#"{"error":{"message":"Operation against file 'incident' was aborted by Business Rule 'Block P1::x'"}}"#,
+                "refused",
+            ),
             (404, "", "failed"),
             (408, "", "failed"),
             (409, "", "wait-ambiguous"),
@@ -595,6 +653,7 @@ mod tests {
             let got = match classify(status, Some(7.0), body.as_bytes(), "servicenow") {
                 Answer::Done(_) => "done",
                 Answer::Ambiguous(_) => "ambiguous",
+                Answer::Unconfirmed(_) => "unconfirmed",
                 Answer::Wait {
                     ambiguous: true,
                     secs: 7.0,
@@ -649,10 +708,19 @@ mod tests {
             (None, None, None),
             (Some("soon"), None, None),
             (Some("-3"), None, Some(0.0)),
+            // Jira Cloud's own form, minutes only.
+            (None, Some("1970-01-12T13:48Z"), Some(80.0)),
+            // RFC 850 and asctime, which HTTP recipients must accept.
+            (Some("Mon Jan 12 13:46:50 1970"), None, Some(10.0)),
+            (Some("Mon Jan  2 00:00:00 1970"), None, Some(0.0)),
         ];
         for &(retry, reset, want) in table {
             assert_eq!(retry_after(retry, reset, now), want, "{retry:?} {reset:?}");
         }
+        // RFC 850's two-digit year: this century's, unless that is over 50 years ahead.
+        let jan_2026 = 1_767_225_600.0;
+        let rfc850 = Some("Thursday, 01-Jan-26 00:00:10 GMT");
+        assert_eq!(retry_after(rfc850, None, jan_2026), Some(10.0));
     }
 
     #[test]

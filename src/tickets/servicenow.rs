@@ -110,6 +110,8 @@ impl System for ServiceNow<'_> {
             Err(e) => return unmakeable(e),
         };
         let sent = self.send("POST", &self.create_url(), Some(&body));
+        let key = super::system_key(r.key);
+        let sent = super::key_checked(sent, NAME, "/result/correlation_id", &key);
         made(sent, NAME, "result.number", |v| self.ticket(v))
     }
 

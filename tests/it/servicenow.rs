@@ -119,7 +119,7 @@ fn too_many_requests_waits_as_told_sends_nothing_before_and_spares_the_breaker()
     ]);
     let t = snow(&sn).general("breakafter: 1");
     let out = t.clone().event("busy-1", 1).run();
-    out.status(1).decision("ticket-failed");
+    out.status(0).decision("ticket-deferred");
     out.stdout_has(
         "servicenow answered 429 (too many requests): Too Many Requests; rate limit rule",
     );
@@ -139,8 +139,9 @@ fn too_many_requests_waits_as_told_sends_nothing_before_and_spares_the_breaker()
     t.again()
         .event("busy-2", 1)
         .run()
-        .status(1)
-        .decision("ticket-failed");
+        .status(0)
+        .decision("ticket-deferred");
+    assert_eq!(sn.creates(), 2, "sent, not deferred by a breaker");
 }
 
 #[test]
@@ -361,4 +362,56 @@ fn check_config_shows_the_system_and_each_customers_request_and_names_body_error
     odd.args(["check-config"]).run().stderr_has(
         "[WEBHOOK] holds id/queue, but it is the webhook ticket system's section, never a customer",
     );
+}
+
+#[test]
+fn a_data_policy_refusing_one_incident_gives_it_up_and_spares_the_breaker() {
+    let sn = ServiceNow::start();
+    sn.fail_next(&[Fault::DataPolicy]);
+    let t = snow(&sn).general("breakafter: 1");
+    t.clone().event("policy-1", 1).run().status(1).stdout_has(
+        "servicenow refused this record by a rule (403): Operation Failed; Data Policy Exception",
+    );
+    let given = t
+        .again()
+        .args(["--json", "state", "--given-up"])
+        .run()
+        .json();
+    assert_eq!(given[0]["evid"], "policy-1");
+    // The next event is ticketed at once: no breaker opened for one record.
+    t.again()
+        .event("policy-2", 1)
+        .run()
+        .status(0)
+        .decision("ticket");
+}
+
+#[test]
+fn a_redirect_after_a_create_that_landed_is_looked_up_not_made_again() {
+    let sn = ServiceNow::start();
+    sn.fail_next(&[Fault::RedirectAfterCreate]);
+    let t = snow(&sn);
+    t.clone()
+        .event("redir-1", 1)
+        .run()
+        .status(1)
+        .stdout_has("servicenow answered 303, a redirect");
+    assert_eq!(sweep(&t)["succeeded"], 1);
+    assert_eq!(sn.incidents().len(), 1, "one incident");
+    assert_eq!(state(&t)[0]["tickets"], serde_json::json!(["INC0010001"]));
+}
+
+#[test]
+fn a_create_answered_with_another_records_key_is_not_taken_as_the_ticket() {
+    let sn = ServiceNow::start();
+    sn.fail_next(&[Fault::OtherRecordAnswered]);
+    let t = snow(&sn);
+    t.clone()
+        .event("other-1", 1)
+        .run()
+        .status(1)
+        .stdout_has("whose correlation_id is \"zt-someone-elses-key\", not this event's key");
+    assert_eq!(sweep(&t)["succeeded"], 1);
+    assert_eq!(sn.incidents().len(), 1);
+    assert_eq!(state(&t)[0]["tickets"], serde_json::json!(["INC0010001"]));
 }

@@ -67,7 +67,7 @@ fn in_progress_waits_and_a_key_reused_with_another_body_is_given_up() {
     w.fail_next(&[Fault::InProgress]);
     let t = hook(&w);
     let out = t.clone().event("wh-409", 1).run();
-    out.status(1);
+    out.status(0).decision("ticket-deferred");
     out.stdout_has("webhook answered 409 (still in progress)");
     assert_eq!(sweep(&t)["succeeded"], 1);
     // The answer to a first post is lost; then the body changes under the same key (the
@@ -237,4 +237,70 @@ fn a_webhook_url_is_sent_as_written_with_its_trailing_slash() {
         .section(&w.section().replace("/hooks/zenoss\n", "/hooks/zenoss/\n"));
     t.clone().event("slash-1", 1).run().status(0);
     assert_eq!(w.requests()[0].route(), "/hooks/zenoss/");
+}
+
+#[test]
+fn one_ticket_the_receiver_never_confirms_does_not_hold_the_others() {
+    let w = Webhook::start();
+    w.never_confirm("poison");
+    let t = hook(&w).general("breakafter: 2");
+    t.clone()
+        .event("poison", 1)
+        .run()
+        .status(1)
+        .decision("ticket-failed");
+    // The receiver fails for a while: the breaker opens; later hooks defer.
+    w.fail_next(&[Fault::Error500, Fault::Error500]);
+    t.again().event("down-1", 1).run().status(1);
+    t.again().event("down-2", 1).run().status(1);
+    for e in ["later-1", "later-2", "later-3"] {
+        t.again()
+            .event(e, 1)
+            .run()
+            .status(0)
+            .decision("ticket-deferred");
+    }
+    // The receiver is back. The poison ticket is no probe for the system at every sweep:
+    // another goes first, its success closes the breaker, and the backlog drains.
+    let s = sweep(&t);
+    assert_eq!(
+        (s["succeeded"].as_u64(), s["failed"].as_u64()),
+        (Some(5), Some(1)),
+        "{s}"
+    );
+    t.again()
+        .args(["status"])
+        .run()
+        .stdout_has("breaker: closed (0 failures in a row of the ticket system (webhook))");
+    let owed: Vec<String> = t
+        .again()
+        .args(["state", "--json"])
+        .run()
+        .json()
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| {
+            r["pending"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|p| p["what"] == "ticket")
+        })
+        .map(|r| r["evid"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(owed, ["poison"]);
+}
+
+#[test]
+fn a_wait_the_receiver_asks_for_defers_the_ticket_and_the_hook_exits_0() {
+    let w = Webhook::start();
+    w.fail_next(&[Fault::RateLimited("120")]);
+    let t = hook(&w);
+    let out = t.clone().event("busy-1", 1).run();
+    out.status(0).decision("ticket-deferred").stdout_has(
+        "webhook answered 429 (too many requests): rate limited: owed, for `zenticket-hook sweep` \
+         (the ticket system asked to wait)",
+    );
+    assert_eq!(sweep(&t)["retried"], 0, "not before the wait is over");
 }

@@ -225,9 +225,12 @@ fn make(s: &mut Inner, kind: Kind, key: &str, body: Value) -> Result<(Rec, bool)
                 .unwrap()
                 .as_secs()
                 + n;
+            // Atlassian documents the reset as `yyyy-MM-ddTHH:mmZ`: minutes, no seconds
+            // (rounded up here, so the reset is never earlier than `n` seconds ahead).
+            let minutes = iso(at + 59);
             return Err(
                 Reply::json(429, json!({"errorMessages": ["Rate limit exceeded."]}))
-                    .header("X-RateLimit-Reset", &iso(at)),
+                    .header("X-RateLimit-Reset", &format!("{}Z", &minutes[..16])),
             );
         }
         Some(Fault::BadRequest(m)) => {

@@ -24,6 +24,15 @@ pub enum Fault {
     BadRequest(&'static str),
     /// A login page with 200 (an SSO proxy in front of the instance).
     HtmlLogin,
+    /// 403 `Operation Failed` / `Data Policy Exception`: a data policy refuses this one
+    /// record (the credentials are fine).
+    DataPolicy,
+    /// The incident is made, then a `303 See Other` to the SSO login page (a session that
+    /// expired at the proxy after the request went through).
+    RedirectAfterCreate,
+    /// The incident is made, and the answer is another record (its own correlation_id):
+    /// a cache or a business rule in between.
+    OtherRecordAnswered,
 }
 
 #[derive(Default)]
@@ -206,6 +215,13 @@ fn create(s: &mut Inner, req: &Req) -> Reply {
             )
         }
         Some(Fault::BadGateway) => return Reply::html(502, "<html><head><title>502 Bad Gateway</title></head></html>"),
+        Some(Fault::DataPolicy) => {
+            return error(
+                403,
+                "Operation Failed",
+                "Data Policy Exception: \n\tThe following fields are mandatory: Assignment group",
+            )
+        }
         _ => {}
     }
     if req.query("sysparm_input_display_value").as_deref() != Some("true") {
@@ -220,8 +236,19 @@ fn create(s: &mut Inner, req: &Req) -> Reply {
     rec["number"] = json!(format!("INC00100{:02}", n + 1));
     rec["state"] = json!("1");
     s.incidents.push(rec.clone());
-    if let Some(Fault::DropAfterCreate) = fault {
-        return Reply::dropped();
+    match fault {
+        Some(Fault::DropAfterCreate) => return Reply::dropped(),
+        Some(Fault::RedirectAfterCreate) => {
+            return Reply::html(303, "").header("Location", "/login.do?sysparm_goto_url=incident")
+        }
+        Some(Fault::OtherRecordAnswered) => {
+            let mut other = rec.clone();
+            other["number"] = json!("INC0099999");
+            other["sys_id"] = json!(format!("{:032x}", 0x99_9999));
+            other["correlation_id"] = json!("zt-someone-elses-key");
+            return Reply::json(201, json!({ "result": other }));
+        }
+        _ => {}
     }
     Reply::json(201, json!({ "result": rec }))
 }

@@ -17,6 +17,8 @@ pub enum Fault {
     InProgress,
     /// 429 with this `Retry-After`: nothing made.
     RateLimited(&'static str),
+    /// 500, nothing made: the receiver is failing.
+    Error500,
 }
 
 #[derive(Default)]
@@ -25,6 +27,9 @@ struct Inner {
     seen: BTreeMap<String, (Vec<u8>, String)>,
     faults: VecDeque<Fault>,
     clears: Vec<Value>,
+    /// Evids whose ticket the receiver makes but answers `200 {"status":"accepted"}`
+    /// for, with no ticket id (replayed so for the same key).
+    unconfirmed: std::collections::BTreeSet<String>,
 }
 
 #[derive(Clone)]
@@ -46,6 +51,12 @@ impl Webhook {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The ticket of `evid` is made but never confirmed (see `Inner::unconfirmed`).
+    pub fn never_confirm(&self, evid: &str) -> &Webhook {
+        self.lock().unconfirmed.insert(evid.to_string());
+        self
     }
 
     pub fn fail_next(&self, faults: &[Fault]) -> &Webhook {
@@ -104,9 +115,15 @@ fn answer(s: &mut Inner, req: &Req) -> Reply {
                 json!({"error": "Idempotency-Key reused with a different payload"}),
             );
         }
+        if s.unconfirmed.contains(body["evid"].as_str().unwrap_or("")) {
+            return Reply::json(200, json!({"status": "accepted"}));
+        }
         return Reply::json(201, json!({"data": {"ticket": ticket}}));
     }
     let fault = s.faults.pop_front();
+    if let Some(Fault::Error500) = fault {
+        return Reply::json(500, json!({"error": "internal error"}));
+    }
     if let Some(Fault::InProgress) = fault {
         return Reply::json(
             409,
@@ -122,6 +139,9 @@ fn answer(s: &mut Inner, req: &Req) -> Reply {
         .insert(key.to_string(), (req.body.clone(), ticket.clone()));
     if let Some(Fault::DropAfterCreate) = fault {
         return Reply::dropped();
+    }
+    if s.unconfirmed.contains(body["evid"].as_str().unwrap_or("")) {
+        return Reply::json(200, json!({"status": "accepted"}));
     }
     Reply::json(201, json!({"data": {"ticket": ticket}}))
 }
