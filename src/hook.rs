@@ -391,7 +391,8 @@ impl Hook<'_> {
         };
         let collector = self.collector(&OnceCell::new());
         let count = ev.count.unwrap_or(0);
-        let full_key = script::idempotency_key(&ev.evid, count);
+        let full_key =
+            st.read(|c| state::work_key(c, &WorkKey::new(&ev.evid, What::Ticket, count)))?;
         let r = tickets::Request {
             ev,
             customer: c,
@@ -639,7 +640,8 @@ impl Hook<'_> {
             }
         };
         let collector = self.collector(&OnceCell::new());
-        let full_key = script::idempotency_key(&ev.evid, ticket_count);
+        let full_key =
+            st.read(|c| state::work_key(c, &WorkKey::new(&ev.evid, What::Clear, ticket_count)))?;
         let r = tickets::Request {
             ev,
             customer: &customer,

@@ -251,6 +251,16 @@ pub fn check_config(out: &mut dyn Write, cfg: &Config, json: bool) -> std::io::R
     let zenhome = cfg.zenhome.as_ref().map(|z| z.display().to_string());
     writeln!(out, "zenhome      {}", or(zenhome, "(unknown)"))?;
     writeln!(out, "statedb      {}", cfg.statedb.display())?;
+    let id = installation(cfg);
+    writeln!(
+        out,
+        "installation {} (in every key a ticket system sees; kept in the state DB)",
+        if id.is_empty() {
+            "(made with the state DB, by the first hook)"
+        } else {
+            &id
+        }
+    )?;
     writeln!(
         out,
         "cycletime    {}s (the zenticket daemon's period: `sweep --every`)",
@@ -315,6 +325,15 @@ fn system_bodies(out: &mut dyn Write, cfg: &Config) -> std::io::Result<()> {
     Ok(())
 }
 
+/// This installation's id, from the state DB when there is one ("" before).
+fn installation(cfg: &Config) -> String {
+    crate::state::State::open_read(&cfg.statedb)
+        .ok()
+        .flatten()
+        .and_then(|st| st.read(crate::state::installation).ok())
+        .unwrap_or_default()
+}
+
 /// Per customer section, the request its tickets would make for a sample event, or why
 /// none can be made (a `{name:int}` of a value that is no integer, say).
 pub fn sample_requests(cfg: &Config) -> Vec<(String, Result<String, String>)> {
@@ -334,7 +353,7 @@ pub fn sample_requests(cfg: &Config) -> Vec<(String, Result<String, String>)> {
         message: Some(b"ifOperStatus=2".to_vec()),
         ..Default::default()
     };
-    let key = crate::script::idempotency_key(&ev.evid, 1);
+    let key = crate::script::idempotency_key(&ev.evid, 1, &installation(cfg));
     let collector = cfg.collector.clone().unwrap_or_default();
     cfg.customers
         .iter()

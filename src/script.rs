@@ -89,13 +89,20 @@ fn escape_nul(v: &[u8]) -> Vec<u8> {
     out
 }
 
-/// The same for one ticket attempt, every attempt: (evid, count) and nothing else.
-pub fn idempotency_key(evid: &str, count: i64) -> String {
-    // FNV-1a over both, plus the count in clear: short, printable, stable across versions.
+/// The same for one ticket attempt, every attempt: (evid, count) and the installation's
+/// id (kept in the state DB; "" for work owed before there was one, whose key stays what
+/// it was), so two Zenoss hosts sharing a ticket system never share a key.
+pub fn idempotency_key(evid: &str, count: i64, installation: &str) -> String {
+    // FNV-1a over them, plus the count in clear: short, printable, stable across versions.
     let mut h: u64 = 0xcbf29ce484222325;
-    for b in evid
-        .as_bytes()
+    let prefix: Vec<u8> = if installation.is_empty() {
+        Vec::new()
+    } else {
+        [installation.as_bytes(), b"\0"].concat()
+    };
+    for b in prefix
         .iter()
+        .chain(evid.as_bytes())
         .chain(b"\0")
         .chain(count.to_string().as_bytes())
     {
@@ -410,9 +417,12 @@ mod tests {
 
     #[test]
     fn key_is_stable_and_distinct() {
-        assert_eq!(idempotency_key("a", 1), idempotency_key("a", 1));
-        assert_ne!(idempotency_key("a", 1), idempotency_key("a", 2));
-        assert_ne!(idempotency_key("a1", 1), idempotency_key("a", 11));
+        assert_eq!(idempotency_key("a", 1, ""), idempotency_key("a", 1, ""));
+        assert_ne!(idempotency_key("a", 1, ""), idempotency_key("a", 2, ""));
+        assert_ne!(idempotency_key("a1", 1, ""), idempotency_key("a", 11, ""));
+        // Two installations never share a key; without one, the key of earlier versions.
+        assert_ne!(idempotency_key("a", 1, "3f"), idempotency_key("a", 1, "40"));
+        assert_eq!(idempotency_key("ev", 2, ""), "zt-d5f6bb608468e5fc-2-ev");
     }
 
     #[test]

@@ -105,6 +105,14 @@ const MIGRATIONS: &[&str] = &[
     // ticket system asked for (`asked_until`), shown by `state` and `status`.
     "ALTER TABLE pending ADD COLUMN tried_at REAL;
     ALTER TABLE pending ADD COLUMN asked_until REAL;",
+    // 8: the installation's own id, folded into every idempotency key (two Zenoss hosts,
+    // a clone, sharing a ticket system must never adopt each other's tickets); work owed
+    // before it keeps the key it was first tried with (`legacy_key`), or a lost create
+    // would be made again under a new key.
+    "ALTER TABLE pending ADD COLUMN legacy_key INTEGER NOT NULL DEFAULT 0;
+    UPDATE pending SET legacy_key = 1;
+    INSERT OR IGNORE INTO meta(key, value, at)
+        VALUES ('installation', lower(hex(randomblob(8))), CAST(strftime('%s', 'now') AS REAL));",
 ];
 
 /// A state DB failure, naming the DB. Built from a `rusqlite::Error` (or any message)
@@ -398,6 +406,9 @@ impl State {
                 };
                 st.write(|tx| ticket_made(tx, &made, 0.0))?;
             }
+            // The dry run shows the keys the real run would send.
+            let id = disk.read(installation)?;
+            st.write(|tx| set_meta(tx, "installation", &id, 0.0))?;
         }
         Ok(st)
     }
@@ -927,6 +938,37 @@ pub fn failed(
         next.asked.then_some(next.at)
     ])?;
     Ok(())
+}
+
+/// The idempotency key of one piece of work (a ticket, or a clear keyed by its ticket's
+/// count): with this installation's id, unless the work was owed before there was one
+/// (schema 8), when it keeps the key it was first tried with.
+pub fn work_key(conn: &Connection, k: &WorkKey) -> rusqlite::Result<String> {
+    let legacy: bool = conn
+        .query_row(
+            "SELECT legacy_key FROM pending WHERE evid = ?1 AND what = ?2 AND count = ?3",
+            params![k.evid, k.what, k.count],
+            |r| r.get(0),
+        )
+        .optional()?
+        .unwrap_or(false);
+    let installation = if legacy {
+        String::new()
+    } else {
+        installation(conn)?
+    };
+    Ok(crate::script::idempotency_key(
+        &k.evid,
+        k.count,
+        &installation,
+    ))
+}
+
+/// This installation's id (schema 8 on; "" before).
+pub fn installation(conn: &Connection) -> rusqlite::Result<String> {
+    Ok(meta(conn, "installation")?
+        .map(|(v, _)| v)
+        .unwrap_or_default())
 }
 
 /// The number of attempts recorded for one piece of work (0 when there is none).
@@ -1843,5 +1885,58 @@ pub mod journal {
                 assert_eq!(parse(l.as_bytes()).map(|e| e.ack), *want, "{l:?}");
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn work_owed_before_the_installation_id_keeps_its_key_and_new_work_gets_one() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("s.db");
+        {
+            // A state DB of schema 7 with a ticket owed (its create may have landed).
+            let conn = Connection::open(&path).expect("open");
+            for sql in &MIGRATIONS[..7] {
+                conn.execute_batch(sql).expect("migrate");
+            }
+            conn.pragma_update(None, "user_version", 7)
+                .expect("version");
+            conn.execute(
+                "INSERT INTO pending(evid, what, count, next_try, created, sent_at)
+                 VALUES ('old', 'ticket', 3, 0, 0, 0)",
+                [],
+            )
+            .expect("owed");
+        }
+        let mut st = State::open(&path).expect("open");
+        let old = WorkKey::new("old", What::Ticket, 3);
+        let new = WorkKey::new("new", What::Ticket, 1);
+        st.write(|tx| {
+            let w = NewWork {
+                key: new.clone(),
+                event: None,
+                claimed_by: None,
+                note: None,
+            };
+            add_pending(tx, &w, 1.0)
+        })
+        .expect("new work");
+        let id = st.read(installation).expect("id");
+        assert_eq!(id.len(), 16);
+        assert_eq!(
+            st.read(|c| work_key(c, &old)).expect("key"),
+            crate::script::idempotency_key("old", 3, "")
+        );
+        assert_eq!(
+            st.read(|c| work_key(c, &new)).expect("key"),
+            crate::script::idempotency_key("new", 1, &id)
+        );
+        // The id is stable: opening again keeps it.
+        drop(st);
+        let st = State::open(&path).expect("reopen");
+        assert_eq!(st.read(installation).expect("id"), id);
     }
 }

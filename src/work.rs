@@ -956,7 +956,7 @@ impl Retrier<'_> {
         let Some(sys) = self.sys.as_deref() else {
             return Ok(());
         };
-        let full_key = script::idempotency_key(&k.evid, k.count);
+        let full_key = self.st.read(|c| state::work_key(c, k))?;
         let r = crate::tickets::Request {
             ev: &ev,
             customer: c,
@@ -1013,7 +1013,7 @@ impl Retrier<'_> {
         let row = self.st.row(&k.evid)?;
         let customer = customer_of(self.cfg, row.as_ref());
         let collector = self.cfg.collector.clone().unwrap_or_else(script::fqdn);
-        let full_key = script::idempotency_key(&k.evid, k.count);
+        let full_key = self.st.read(|c| state::work_key(c, k))?;
         let r = crate::tickets::Request {
             ev: &ev,
             customer: &customer,

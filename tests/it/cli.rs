@@ -222,6 +222,8 @@ fn check_config_prints_the_routing_table() {
              ticketscript {dir}/create_ticket.pl\n\
              zenhome      {dir}\n\
              statedb      {dir}/var/zenticket.db\n\
+             installation (made with the state DB, by the first hook) (in every key a ticket \
+             system sees; kept in the state DB)\n\
              cycletime    30s (the zenticket daemon's period: `sweep --every`)\n\
              logfile      {dir}/log/zenticket.log\n\
              zenoss       (none: acknowledge/close stay pending)\n\

@@ -61,7 +61,7 @@ fn each_system_makes_one_ticket_with_the_key_and_notes_it_on_the_event() {
             "{kind:?}: a string for every system"
         );
         let rec = &p.recs()[0];
-        assert_eq!(rec.key, key_of("psa-1", 1), "{kind:?}");
+        assert_eq!(rec.key, key_of(&t, "psa-1", 1), "{kind:?}");
         let b = &rec.body;
         match kind {
             Kind::Jira => {
@@ -125,7 +125,7 @@ fn a_lost_create_amid_lookup_noise_is_found_by_its_key_and_never_made_twice() {
         let made = p
             .recs()
             .into_iter()
-            .find(|r| r.key == key_of("lost-1", 1))
+            .find(|r| r.key == key_of(&t, "lost-1", 1))
             .unwrap();
         assert_eq!(
             tickets(&t),

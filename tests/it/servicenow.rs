@@ -33,7 +33,7 @@ fn a_ticket_is_an_incident_keyed_by_correlation_id_and_noted_on_the_event() {
     assert_eq!(j["ticket"], "INC0010001", "a string, as every system's id");
     assert_eq!(j["ack"], "done");
     let inc = &sn.incidents()[0];
-    let key = crate::common::key_of("sn-1", 1);
+    let key = crate::common::key_of(&t, "sn-1", 1);
     assert_eq!(inc["correlation_id"], key.as_str());
     assert_eq!(inc["correlation_display"], "zenticket");
     assert_eq!(inc["short_description"], "Interface Gi0/1 down");
@@ -97,7 +97,7 @@ fn a_lookup_answered_with_unrelated_rows_takes_only_the_row_with_the_key() {
     let ours: Vec<_> = sn
         .incidents()
         .into_iter()
-        .filter(|i| i["correlation_id"] == crate::common::key_of("noise-1", 1).as_str())
+        .filter(|i| i["correlation_id"] == crate::common::key_of(&t, "noise-1", 1).as_str())
         .collect();
     assert_eq!(ours.len(), 1, "made once after the unrelated rows");
     // That create's answer was lost too: found among unrelated rows by its key.
@@ -319,7 +319,7 @@ fn fifty_hooks_for_twenty_evids_make_one_incident_per_count() {
     // Every evid is ticketed, and the ten called at count 2 at that count (count 1 as
     // well, unless its call came after count 2's: then it is not above the count seen).
     for i in 0..20 {
-        let has = |count: i64| unique.contains(&key_of(&format!("many-{i}"), count));
+        let has = |count: i64| unique.contains(&key_of(&t, &format!("many-{i}"), count));
         assert!(has(1) || has(2), "many-{i}: {keys:?}");
         assert_eq!(has(2), i < 10, "many-{i}: {keys:?}");
     }

@@ -21,7 +21,7 @@ fn a_ticket_is_posted_with_a_quoted_idempotency_key_and_read_from_ticketfield() 
     assert_eq!(out.json()["ticket"], "T-1001");
     let r = &w.requests()[0];
     assert_eq!(r.route(), "/hooks/zenoss");
-    let key = key_of("wh-1", 1);
+    let key = key_of(&t, "wh-1", 1);
     assert_eq!(
         r.header("idempotency-key"),
         Some(format!("\"{key}\"").as_str())
@@ -115,7 +115,7 @@ fn a_clear_posts_the_clear_event_with_its_own_key() {
     let r = w.requests().into_iter().last().unwrap();
     assert_eq!(
         r.header("idempotency-key"),
-        Some(format!("\"{}-clear\"", key_of("wh-clr", 1)).as_str())
+        Some(format!("\"{}-clear\"", key_of(&t, "wh-clr", 1)).as_str())
     );
 }
 
@@ -303,4 +303,29 @@ fn a_wait_the_receiver_asks_for_defers_the_ticket_and_the_hook_exits_0() {
          (the ticket system asked to wait)",
     );
     assert_eq!(sweep(&t)["retried"], 0, "not before the wait is over");
+}
+
+#[test]
+fn two_zenoss_hosts_sharing_a_receiver_never_adopt_each_others_ticket() {
+    let w = Webhook::start();
+    // A cloned or restored Zenoss: the same evid and count, the same config.
+    let a = hook(&w);
+    let b = hook(&w);
+    let ta = a.clone().event("clone-1", 1).args(["--json"]).run();
+    let tb = b.clone().event("clone-1", 1).args(["--json"]).run();
+    ta.status(0);
+    tb.status(0);
+    assert_ne!(ta.json()["ticket"], tb.json()["ticket"]);
+    assert_eq!(w.tickets().len(), 2);
+    // check-config shows the id that makes the difference.
+    let id_of = |t: &Test| {
+        let out = t.again().args(["check-config"]).run();
+        out.stdout
+            .lines()
+            .find_map(|l| l.strip_prefix("installation "))
+            .map(|l| l.split(' ').next().unwrap().to_string())
+            .unwrap()
+    };
+    assert_ne!(id_of(&a), id_of(&b));
+    assert_eq!(id_of(&a).len(), 16);
 }

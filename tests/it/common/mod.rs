@@ -545,12 +545,23 @@ pub fn os(b: &[u8]) -> OsString {
     OsString::from_vec(b.to_vec())
 }
 
-/// The idempotency key of (evid, count) as a ticket system sees it (SPEC section 8):
-/// `zt-` and the FNV-1a hash of evid, NUL and count, then the count and the evid, with
-/// every character outside `A-Za-z0-9._-` made `_`, cut to 100 characters.
-pub fn key_of(evid: &str, count: i64) -> String {
+/// The idempotency key of (evid, count) in `t`'s installation as a ticket system sees it
+/// (SPEC section 8): `zt-` and the FNV-1a hash of the installation's id (from its state
+/// DB), NUL, evid, NUL and count, then the count and the evid, with every character
+/// outside `A-Za-z0-9._-` made `_`, cut to 100 characters.
+pub fn key_of(t: &Test, evid: &str, count: i64) -> String {
+    let conn = rusqlite::Connection::open(t.path().join("var/zenticket.db")).expect("state DB");
+    let id: String = conn
+        .query_row(
+            "SELECT value FROM meta WHERE key = 'installation'",
+            [],
+            |r| r.get(0),
+        )
+        .expect("the installation's id");
+    assert_eq!(id.len(), 16, "8 random bytes in hex: {id}");
     let mut h: u64 = 0xcbf29ce484222325;
-    for b in evid.bytes().chain([0]).chain(count.to_string().bytes()) {
+    let bytes = id.bytes().chain([0]).chain(evid.bytes());
+    for b in bytes.chain([0]).chain(count.to_string().bytes()) {
         h ^= b as u64;
         h = h.wrapping_mul(0x100000001b3);
     }
