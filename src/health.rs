@@ -29,16 +29,18 @@ pub enum Alert {
     Breaker,
     GivenUp,
     Owed,
+    Twins,
 }
 
 impl Alert {
-    pub const ALL: [Alert; 3] = [Alert::Breaker, Alert::GivenUp, Alert::Owed];
+    pub const ALL: [Alert; 4] = [Alert::Breaker, Alert::GivenUp, Alert::Owed, Alert::Twins];
 
     fn key(self) -> &'static str {
         match self {
             Alert::Breaker => "alert:breaker",
             Alert::GivenUp => "alert:given_up",
             Alert::Owed => "alert:owed",
+            Alert::Twins => "alert:twins",
         }
     }
 
@@ -52,12 +54,15 @@ impl Alert {
                 "zenticket: work given up (see zenticket-hook state --given-up; requeue)"
             }
             Alert::Owed => "zenticket: work owed for more than 15 minutes",
+            Alert::Twins => {
+                "zenticket: a ticket system holds a second ticket for one event (see zenticket-hook state)"
+            }
         }
     }
 
     pub fn severity(self) -> &'static str {
         match self {
-            Alert::Breaker | Alert::GivenUp => "Error",
+            Alert::Breaker | Alert::GivenUp | Alert::Twins => "Error",
             Alert::Owed => "Warning",
         }
     }
@@ -68,6 +73,7 @@ impl Alert {
             Alert::Breaker => h.breaker.open_since.is_some(),
             Alert::GivenUp => h.given_up_since > 0,
             Alert::Owed => h.oldest.is_some_and(|t| age(t, now) > OWED_TOO_LONG),
+            Alert::Twins => h.twins_since > 0,
         }
     }
 }
@@ -215,6 +221,12 @@ pub fn nagios_status(h: &Health, now: f64) -> (i32, Vec<String>) {
     if let Some(t) = h.oldest.filter(|t| age(*t, now) > OWED_TOO_LONG) {
         warn.push(format!("work owed for {:.0}s", age(t, now)));
     }
+    if h.twins_since > 0 {
+        warn.push(format!(
+            "{} second ticket(s) for one key in 24 h",
+            h.twins_since
+        ));
+    }
     if !crit.is_empty() {
         crit.extend(warn);
         (2, crit)
@@ -270,6 +282,13 @@ pub fn text(h: &Health, now: f64, failing: &str) -> String {
             log_time(t)
         )),
     }
+    if h.twins_since > 0 {
+        out.push_str(&format!(
+            "twins: {} second ticket(s) found in the last 24 h carrying the key of one recorded \
+             (a search that lagged beyond lookupgrace): `state` lists them\n",
+            h.twins_since
+        ));
+    }
     if let Some((n, until)) = h.asked {
         out.push_str(&format!(
             "waiting: {n} as the ticket system asked (Retry-After, X-RateLimit-Reset), until {} at the latest\n",
@@ -317,6 +336,7 @@ pub fn json(h: &Health, now: f64) -> Value {
         "owed": h.owed.iter().map(|(w, n)| (w.as_str().to_string(), json!(n))).collect::<serde_json::Map<_, _>>(),
         "owed_total": owed_total(h),
         "oldest_owed_age": h.oldest.map(|t| age(t, now)),
+        "twins_24h": h.twins_since,
         "waiting_as_asked": h.asked.map(|(n, until)| json!({"count": n, "until": until})),
         "given_up_24h": h.given_up_since,
         "given_up_kept": h.given_up_total,
@@ -344,6 +364,8 @@ mod tests {
                 .unwrap_or_default(),
             oldest: owed_age.map(|a| now - a),
             asked: None,
+            // A day with work given up is one with a twin found too, in these rows.
+            twins_since: given_up,
             given_up_since: given_up,
             given_up_total: given_up,
             breaker: Breaker {

@@ -669,7 +669,16 @@ impl Hook<'_> {
             return Ok(report);
         }
         let why = match sys.clear(&work::as_ticket(&ticket), &r, &work::clear_text(ev)) {
-            tickets::Answer::Done(_) => return Ok(report),
+            tickets::Answer::Done(_) => {
+                work::clear_twins(
+                    &mut st,
+                    sys.as_ref(),
+                    &r,
+                    ticket_count,
+                    &work::clear_text(ev),
+                );
+                return Ok(report);
+            }
             tickets::Answer::Refused(why) => {
                 report.reason = format!("{}; clear refused: {why}", report.reason);
                 report.retry = true;

@@ -32,5 +32,6 @@ pub mod ticket;
 pub mod tickets;
 pub mod ticketsync;
 pub mod time;
+pub mod twins;
 pub mod work;
 pub mod zenoss;

@@ -389,6 +389,7 @@ pub fn state(out: &mut dyn Write, rows: &[Listing], json: bool) -> std::io::Resu
         row: r,
         tickets,
         pending,
+        twins,
     } in rows
     {
         writeln!(
@@ -407,6 +408,13 @@ pub fn state(out: &mut dyn Write, rows: &[Listing], json: bool) -> std::io::Resu
             lossy_opt(&r.queue).unwrap_or_default(),
             crate::time::log_format(r.updated)
         )?;
+        for t in twins {
+            writeln!(
+                out,
+                "  twin {t}: a second ticket with the same key (the search lagged beyond \
+                 lookupgrace); the clear and the sync act on it too"
+            )?;
+        }
         for p in pending {
             let count = if p.what == What::Ticket {
                 format!(" (count {})", p.count)
@@ -462,6 +470,7 @@ fn state_json(s: &Listing) -> Value {
         "evid": r.evid, "count": r.count, "event_state": r.event_state,
         "tickets": s.tickets.iter().map(|t| t.json()).collect::<Vec<_>>(), "customer": lossy_opt(&r.customer), "queue": lossy_opt(&r.queue),
         "cleared": r.cleared,
+        "twins": s.twins,
         "pending": s.pending.iter().filter(|p| p.given_up.is_none()).map(work).collect::<Vec<_>>(),
         "given_up": s.pending.iter().filter(|p| p.given_up.is_some()).map(work).collect::<Vec<_>>(),
         "updated": r.updated,

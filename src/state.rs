@@ -113,6 +113,13 @@ const MIGRATIONS: &[&str] = &[
     UPDATE pending SET legacy_key = 1;
     INSERT OR IGNORE INTO meta(key, value, at)
         VALUES ('installation', lower(hex(randomblob(8))), CAST(strftime('%s', 'now') AS REAL));",
+    // 9: a second ticket found carrying the key of one already recorded (a search that
+    // lagged beyond `lookupgrace`), kept beside it as its `twin`; and until when a ticket
+    // made after a lookup found nothing is searched for such a twin.
+    "ALTER TABLE tickets ADD COLUMN twin INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE tickets ADD COLUMN check_twins_until REAL;
+    CREATE INDEX tickets_twin_checks ON tickets(check_twins_until)
+        WHERE check_twins_until IS NOT NULL;",
 ];
 
 /// A state DB failure, naming the DB. Built from a `rusqlite::Error` (or any message)
@@ -559,6 +566,24 @@ impl State {
         Ok(v)
     }
 
+    /// The ids of the evid's twin tickets (none before schema 9).
+    fn twin_ids(&self, evid: &str) -> Result<Vec<String>> {
+        if self.version()? < 9 {
+            return Ok(Vec::new());
+        }
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT CAST(ticket AS TEXT) FROM tickets WHERE evid = ?1 AND twin = 1 ORDER BY count, created",
+            )
+            .map_err(|e| self.err(e))?;
+        let v = stmt
+            .query_map([evid], |r| r.get(0))
+            .and_then(|m| m.collect::<rusqlite::Result<Vec<String>>>())
+            .map_err(|e| self.err(e))?;
+        Ok(v)
+    }
+
     fn version(&self) -> Result<i64> {
         self.conn
             .query_row("PRAGMA user_version", [], |r| r.get(0))
@@ -590,6 +615,8 @@ pub struct Listing {
     pub row: Row,
     pub tickets: Vec<Recorded>,
     pub pending: Vec<PendingRow>,
+    /// Tickets among `tickets` found carrying the key of another (see `twins`).
+    pub twins: Vec<String>,
 }
 
 /// What the state DB at `path` holds (of one evid, or all), or None when there is no DB
@@ -606,10 +633,12 @@ pub fn list(path: &Path, evid: Option<&str>, given_up_only: bool) -> Result<Opti
         if given_up_only && pending.iter().all(|p| p.given_up.is_none()) {
             continue;
         }
+        let twins = st.twin_ids(&row.evid)?;
         out.push(Listing {
             row,
             tickets,
             pending,
+            twins,
         });
     }
     Ok(Some(out))
@@ -844,6 +873,8 @@ pub struct Health {
     /// Owed work waiting as the ticket system asked: how much, and until when at the
     /// latest.
     pub asked: Option<(i64, f64)>,
+    /// Second tickets found carrying a recorded ticket's key, recorded in the last 24 h.
+    pub twins_since: i64,
     pub given_up_since: i64,
     pub given_up_total: i64,
     pub breaker: Breaker,
@@ -881,6 +912,15 @@ pub fn health(conn: &Connection, since: f64) -> rusqlite::Result<Health> {
     } else {
         (0, None)
     };
+    let twins_since = if version >= 9 {
+        conn.query_row(
+            "SELECT count(*) FROM tickets WHERE twin = 1 AND created >= ?1",
+            [since],
+            |r| r.get(0),
+        )?
+    } else {
+        0
+    };
     let asked = match asked {
         (n, Some(until)) if n > 0 => Some((n, until)),
         _ => None,
@@ -901,6 +941,7 @@ pub fn health(conn: &Connection, since: f64) -> rusqlite::Result<Health> {
         owed,
         oldest,
         asked,
+        twins_since,
         given_up_since,
         given_up_total,
         breaker: breaker(conn)?,
@@ -1218,6 +1259,78 @@ pub fn ticket_made(tx: &Transaction, m: &Made, now: f64) -> rusqlite::Result<()>
     Ok(())
 }
 
+/// A second ticket found carrying the key of the one recorded for (evid, count): kept
+/// beside it as its twin, so the clear and the closed-ticket sync act on both. Whether it
+/// was new to the record.
+pub fn twin_found(tx: &Transaction, m: &Made, now: f64) -> rusqlite::Result<bool> {
+    let n = tx
+        .prepare_cached(
+            "INSERT OR IGNORE INTO tickets(evid, count, ticket, customer, queue, created, system, ref, twin)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 1)",
+        )?
+        .execute(params![
+            m.evid,
+            m.count,
+            m.ticket,
+            m.customer,
+            m.queue,
+            now,
+            m.system,
+            m.reference
+        ])?;
+    Ok(n == 1)
+}
+
+/// The ticket of (evid, count) was made after a lookup for its key found nothing, in a
+/// system whose search lags: it is searched for a twin until `until`.
+pub fn check_twins(
+    tx: &Transaction,
+    evid: &str,
+    count: i64,
+    ticket: &str,
+    until: f64,
+) -> rusqlite::Result<()> {
+    tx.prepare_cached(
+        "UPDATE tickets SET check_twins_until = ?4 WHERE evid = ?1 AND count = ?2 AND ticket = ?3",
+    )?
+    .execute(params![evid, count, ticket, until])?;
+    Ok(())
+}
+
+/// The tickets still searched for a twin at `now`: (evid, count, ticket); the searches
+/// whose time is over are ended first.
+pub fn twin_checks(tx: &Transaction, now: f64) -> rusqlite::Result<Vec<(String, i64, Recorded)>> {
+    tx.execute(
+        "UPDATE tickets SET check_twins_until = NULL WHERE check_twins_until <= ?1",
+        [now],
+    )?;
+    let mut stmt = tx.prepare_cached(
+        "SELECT evid, count, CAST(ticket AS TEXT), system, ref FROM tickets
+         WHERE check_twins_until IS NOT NULL ORDER BY created",
+    )?;
+    let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, recorded(2)(r)?)))?;
+    rows.collect()
+}
+
+/// Ends the search for twins of (evid, count).
+pub fn twins_checked(tx: &Transaction, evid: &str, count: i64) -> rusqlite::Result<()> {
+    tx.prepare_cached(
+        "UPDATE tickets SET check_twins_until = NULL WHERE evid = ?1 AND count = ?2",
+    )?
+    .execute(params![evid, count])?;
+    Ok(())
+}
+
+/// The twins recorded beside the ticket of (evid, count).
+pub fn twins_of(conn: &Connection, evid: &str, count: i64) -> rusqlite::Result<Vec<Recorded>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT CAST(ticket AS TEXT), system, ref FROM tickets
+         WHERE evid = ?1 AND count = ?2 AND twin = 1 ORDER BY created",
+    )?;
+    let rows = stmt.query_map(params![evid, count], recorded(0))?;
+    rows.collect()
+}
+
 /// The highest count the ticket record holds for an evid: what was ticketed even when
 /// the evid's row has been pruned since (an autoclosed event reopened with the same evid).
 pub fn ticketed_count(conn: &Connection, evid: &str) -> rusqlite::Result<Option<i64>> {
@@ -1228,7 +1341,7 @@ pub fn ticketed_count(conn: &Connection, evid: &str) -> rusqlite::Result<Option<
 /// The newest ticket of an evid, for the clear: (the count it was made for, the ticket).
 pub fn last_ticket(conn: &Connection, evid: &str) -> rusqlite::Result<Option<(i64, Recorded)>> {
     conn.query_row(
-        "SELECT count, CAST(ticket AS TEXT), system, ref FROM tickets WHERE evid = ?1 ORDER BY count DESC, created DESC LIMIT 1",
+        "SELECT count, CAST(ticket AS TEXT), system, ref FROM tickets WHERE evid = ?1 ORDER BY count DESC, twin, created DESC LIMIT 1",
         [evid],
         |r| Ok((r.get(0)?, recorded(1)(r)?)),
     )
@@ -1238,7 +1351,7 @@ pub fn last_ticket(conn: &Connection, evid: &str) -> rusqlite::Result<Option<(i6
 /// The ticket made for (evid, count), for a clear owed on it.
 pub fn ticket_for(conn: &Connection, evid: &str, count: i64) -> rusqlite::Result<Option<Recorded>> {
     conn.query_row(
-        "SELECT CAST(ticket AS TEXT), system, ref FROM tickets WHERE evid = ?1 AND count = ?2 ORDER BY created DESC LIMIT 1",
+        "SELECT CAST(ticket AS TEXT), system, ref FROM tickets WHERE evid = ?1 AND count = ?2 ORDER BY twin, created DESC LIMIT 1",
         params![evid, count],
         recorded(0),
     )
@@ -1262,18 +1375,20 @@ pub fn open_tickets(
     evids: &[String],
     system: &str,
 ) -> rusqlite::Result<Vec<(String, Recorded)>> {
+    // The newest count's ticket, and its twins: a second ticket with one key is synced
+    // too. A count whose ticket was seen closed is not looked at again.
     let mut stmt = conn.prepare_cached(
-        "SELECT CAST(ticket AS TEXT), system, ref, closed_at FROM tickets WHERE evid = ?1
-         ORDER BY count DESC, created DESC LIMIT 1",
+        "SELECT CAST(ticket AS TEXT), system, ref FROM tickets t WHERE evid = ?1
+           AND count = (SELECT max(count) FROM tickets WHERE evid = ?1)
+           AND NOT EXISTS (SELECT 1 FROM tickets c WHERE c.evid = t.evid AND c.count = t.count
+                             AND c.closed_at IS NOT NULL)
+         ORDER BY twin, created",
     )?;
     let mut out = Vec::new();
     for evid in evids {
-        let row = stmt
-            .query_row([evid], |r| {
-                Ok((recorded(0)(r)?, r.get::<_, Option<f64>>(3)?))
-            })
-            .optional()?;
-        if let Some((t, None)) = row {
+        let rows = stmt.query_map([evid], recorded(0))?;
+        for t in rows {
+            let t = t?;
             if t.system.as_deref() == Some(system) {
                 out.push((evid.clone(), t));
             }

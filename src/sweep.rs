@@ -277,6 +277,14 @@ pub fn run(cfg: &Config, zenoss: Option<&Client>, opts: Options) -> Result<Summa
             sweep.sum.notes.push(words);
         }
     }
+    if !dry_run {
+        if let Some(n) = crate::twins::run(cfg, &mut sweep.st)?.filter(|n| *n > 0) {
+            sweep.sum.notes.push(format!(
+                "{n} second ticket(s) found carrying the key of one recorded (the search \
+                 lagged beyond lookupgrace): recorded beside it, see `zenticket-hook state`"
+            ));
+        }
+    }
     if let Some(note) = stray_events(cfg) {
         log::warn!("sweep: {note}");
         sweep.sum.notes.push(note);

@@ -68,7 +68,11 @@ pub fn run(
         out.acted = if dry_run { closed.len() as u64 } else { 0 };
         return Ok(out);
     }
-    let evids: Vec<String> = closed.iter().map(|(e, _)| e.clone()).collect();
+    // An event whose ticket and its twin both closed is acted on once.
+    let mut evids: Vec<String> = closed.iter().map(|(e, _)| e.clone()).collect();
+    evids.dedup();
+    let mut seen = std::collections::HashSet::new();
+    closed.retain(|(e, _)| seen.insert(e.clone()));
     let verb = match cfg.onticketclosed {
         OnTicketClosed::Acknowledge => "acknowledged",
         _ => "moved to history",

@@ -178,19 +178,28 @@ pub fn attempt_ticket(
 ) -> Result<Attempt, StateError> {
     let count = r.ev.count.unwrap_or(0);
     let key = WorkKey::new(&r.ev.evid, What::Ticket, count);
+    // Made again after a lookup found nothing, in a system whose search lags: searched
+    // for a twin afterwards.
+    let mut again_after_lookup = false;
     if sys.can_find() {
         if let Some(sent) = st.read(|c| state::sent_at(c, &key))? {
-            match sys.find(r) {
-                Answer::Done(Some(t)) => {
+            match sys.find_all(r) {
+                Answer::Done(found) if !found.is_empty() => {
+                    let mut found = found.into_iter();
+                    let t = found.next().expect("not empty");
                     log::warn!(
                         "evid {}: ticket {} found by its key in {} after an answer was lost: recorded, not made again",
                         r.ev.evid,
                         t.id,
                         sys.name()
                     );
-                    return record_made(cfg, st, sys, r, t, ack, ack_claim);
+                    let twins: Vec<Ticket> = found.collect();
+                    let made = record_made(cfg, st, sys, r, t, ack, ack_claim, None)?;
+                    record_twins(st, sys, r, &twins)?;
+                    return Ok(made);
                 }
-                Answer::Done(None) => {
+                Answer::Done(_) => {
+                    again_after_lookup = sys.lookup_grace() > 0.0;
                     // A search that lags its writes may not show the ticket yet: nothing
                     // is created again until the grace has passed since the lost create.
                     let until = sent + sys.lookup_grace();
@@ -214,7 +223,10 @@ pub fn attempt_ticket(
         st.write_durable(|tx| state::mark_sent(tx, &key, Some(now)))?;
     }
     match sys.create(r) {
-        Answer::Done(t) => record_made(cfg, st, sys, r, t, ack, ack_claim),
+        Answer::Done(t) => {
+            let check = again_after_lookup.then(|| crate::time::now() + TWIN_SEARCH);
+            record_made(cfg, st, sys, r, t, ack, ack_claim, check)
+        }
         Answer::Refused(why) => {
             forget_sent(st, sys, &key)?;
             Ok(Attempt::Refused(why))
@@ -279,6 +291,7 @@ fn failed<T>(a: Answer<T>, doing: &str) -> Attempt {
 
 /// Records a ticket made (or found), with the acknowledgement and the note it owes; the
 /// breaker closes. A ticket the state DB will not take goes to the journal.
+#[allow(clippy::too_many_arguments)]
 fn record_made(
     cfg: &Config,
     st: &mut State,
@@ -287,6 +300,7 @@ fn record_made(
     t: Ticket,
     ack: bool,
     ack_claim: Option<&str>,
+    check_twins_until: Option<f64>,
 ) -> Result<Attempt, StateError> {
     let now = crate::time::now();
     let system = (sys.name() != "script").then(|| sys.name());
@@ -302,6 +316,9 @@ fn record_made(
     let note = note_text(&t, r);
     let recorded = st.write_durable(|tx| {
         state::ticket_made(tx, &made, now)?;
+        if let Some(until) = check_twins_until {
+            state::check_twins(tx, made.evid, made.count, made.ticket, until)?;
+        }
         if state::script_worked(tx)? {
             log::warn!("{} works again: breaker closed", system_words(cfg));
         }
@@ -329,6 +346,77 @@ fn record_made(
         return Err(unrecorded(&st.path, &made, r.key, ack, e));
     }
     Ok(Attempt::Made(t))
+}
+
+/// How long a ticket made again after a lookup found nothing is searched for a twin: a
+/// search lagging longer than this is an index that is broken, not slow.
+pub const TWIN_SEARCH: f64 = 3600.0;
+
+/// Records tickets found carrying the key of one already recorded for (evid, count) as its
+/// twins, saying so loudly: the ticket system holds two tickets for one event (its search
+/// lagged beyond `lookupgrace` after a lost answer). The clear and the closed-ticket sync
+/// act on them too; `state` lists them; sweep raises it in Zenoss.
+pub fn record_twins(
+    st: &mut State,
+    sys: &dyn System,
+    r: &Request,
+    twins: &[Ticket],
+) -> Result<usize, StateError> {
+    let mut new = 0;
+    for t in twins {
+        let made = state::Made {
+            evid: &r.ev.evid,
+            count: r.ev.count.unwrap_or(0),
+            ticket: &t.id,
+            customer: &r.customer.id,
+            queue: &r.customer.queue,
+            system: Some(sys.name()),
+            reference: t.reference.as_deref(),
+        };
+        let now = crate::time::now();
+        if st.write_durable(|tx| state::twin_found(tx, &made, now))? {
+            new += 1;
+            log::error!(
+                "evid {} count {}: {} holds a second ticket {} with the same key as the one recorded (its search lagged beyond lookupgrace after a lost answer): both are recorded, and the clear and the closed-ticket sync act on both; close the one you do not want in {}",
+                r.ev.evid,
+                made.count,
+                sys.name(),
+                t.id,
+                sys.name()
+            );
+        }
+    }
+    Ok(new)
+}
+
+/// Tells the twins of the ticket of (evid, count) the clear as well (best effort: the
+/// ticket's own clear is what stays owed).
+pub fn clear_twins(st: &mut State, sys: &dyn System, r: &Request, count: i64, text: &str) {
+    let twins = match st.read(|c| state::twins_of(c, &r.ev.evid, count)) {
+        Ok(t) => t,
+        Err(e) => {
+            log::warn!(
+                "evid {}: the twins of its ticket cannot be read: {e}",
+                r.ev.evid
+            );
+            return;
+        }
+    };
+    for t in twins {
+        if let Answer::Done(_) = sys.clear(&as_ticket(&t), r, text) {
+            log::info!(
+                "evid {}: clear told to the twin ticket {} too",
+                r.ev.evid,
+                t.id
+            );
+        } else {
+            log::warn!(
+                "evid {}: the clear of the twin ticket {} failed",
+                r.ev.evid,
+                t.id
+            );
+        }
+    }
 }
 
 /// The note on the event in Zenoss that says which ticket it has (SPEC section 9).
@@ -1029,6 +1117,7 @@ impl Retrier<'_> {
         };
         match sys.clear(&as_ticket(&ticket), &r, &clear_text(&ev)) {
             Answer::Done(_) => {
+                clear_twins(self.st, sys.as_ref(), &r, k.count, &clear_text(&ev));
                 self.forget(k)?;
                 log::info!(
                     "evid {}: clear of ticket {} done on a retry ({})",

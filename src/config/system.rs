@@ -153,6 +153,10 @@ impl SystemAuth {
     }
 }
 
+/// The shortest `lookupgrace` accepted: Jira's search lags its writes by seconds to
+/// minutes (developer.atlassian.com, "search and reconcile").
+pub const MIN_LOOKUPGRACE: f64 = 60.0;
+
 /// One ticket system's settings.
 #[derive(Debug, Clone)]
 pub struct SystemConfig {
@@ -326,6 +330,19 @@ impl Reader<'_> {
         };
         let resolvetransition = word(self, "resolvetransition", "Done");
         let lookupgrace = self.uint(&s, "lookupgrace", 300) as f64;
+        if lookupgrace < MIN_LOOKUPGRACE && kind == Kind::Jira {
+            let line = self.text(&s, "lookupgrace").map(|x| x.1);
+            self.err(
+                &s,
+                "lookupgrace",
+                line,
+                format!(
+                    "{lookupgrace:.0} is below {MIN_LOOKUPGRACE:.0} s: Jira's search lags its \
+                     writes by seconds to minutes, and a lookup trusted sooner after a lost \
+                     answer makes a second issue"
+                ),
+            );
+        }
         let codebase = word(self, "codebase", "v4_6_release");
         let clientid = word(self, "clientid", "");
         if kind == Kind::ConnectWise && clientid.is_empty() {

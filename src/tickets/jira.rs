@@ -143,19 +143,33 @@ impl System for Jira<'_> {
     }
 
     fn find(&self, r: &Request) -> Answer<Option<Ticket>> {
+        self.find_all(r).map(|all| all.into_iter().next())
+    }
+
+    fn find_all(&self, r: &Request) -> Answer<Vec<Ticket>> {
         let key = super::system_key(r.key);
-        self.search(&format!("labels = \"{key}\""), "labels", 5)
+        self.search(&format!("labels = \"{key}\""), "labels", 10)
             .map(|issues| {
-                // Only an issue that carries exactly the key's label.
-                issues
+                // Only issues that carry exactly the key's label, oldest (lowest issue
+                // number: Jira numbers a project's issues as it makes them) first.
+                let mut keys: Vec<&str> = issues
                     .iter()
-                    .find(|i| {
+                    .filter(|i| {
                         i.pointer("/fields/labels")
                             .and_then(Value::as_array)
                             .is_some_and(|l| l.iter().any(|x| x.as_str() == Some(&key)))
                     })
-                    .and_then(|i| i.get("key").and_then(Value::as_str))
-                    .map(|k| self.ticket(k))
+                    .filter_map(|i| i.get("key").and_then(Value::as_str))
+                    .collect();
+                let number = |k: &&str| {
+                    k.rsplit('-')
+                        .next()
+                        .and_then(|n| n.parse::<u64>().ok())
+                        .unwrap_or(u64::MAX)
+                };
+                keys.sort_by_key(|k| (number(k), k.to_string()));
+                keys.dedup();
+                keys.into_iter().map(|k| self.ticket(k)).collect()
             })
     }
 

@@ -140,6 +140,11 @@ pub trait System {
     fn find(&self, _r: &Request) -> Answer<Option<Ticket>> {
         Answer::Done(None)
     }
+    /// Every ticket carrying this key, oldest first: more than one when a create was sent
+    /// again after a lookup that lagged (Jira). Systems whose lookup cannot lag give `find`.
+    fn find_all(&self, r: &Request) -> Answer<Vec<Ticket>> {
+        self.find(r).map(|t| t.into_iter().collect())
+    }
     /// A note on the ticket that its event cleared, or the ticket resolved, as `onclear`
     /// says; `Done(false)` when nothing is to be done.
     fn clear(&self, t: &Ticket, r: &Request, text: &str) -> Answer<bool>;

@@ -220,7 +220,7 @@ fn jiras_lagging_search_never_makes_a_second_issue() {
     let p = Psa::start(Kind::Jira);
     p.lag(std::time::Duration::from_secs(5));
     p.fail_next(&[Fault::DropAfterCreate]);
-    let t = sys_with(&p, "lookupgrace: 20\n");
+    let t = sys_with(&p, "lookupgrace: 60\n");
     t.clone().event("lag-1", 1).run().status(1);
     // The search does not show the issue yet: nothing is created, the work waits out the
     // grace; even a retry forced at once makes nothing.
@@ -386,5 +386,70 @@ fn check_config_names_an_autotask_customer_without_company_or_queue() {
     let out = t.args(["check-config"]).run();
     out.status(2).stderr_has(
         "[LAB] body: [LAB] needs an integer companyID in its body for autotask (e.g. body: {\"companyID\": 0, \"queueID\": 0})",
+    );
+}
+
+#[test]
+fn a_second_jira_issue_after_a_lag_beyond_the_grace_is_found_recorded_and_raised() {
+    let z = Zenoss::start(Version::V6);
+    z.add(ZEvent::new("twin-1"));
+    let p = Psa::start(Kind::Jira);
+    p.lag(std::time::Duration::from_secs(4));
+    p.fail_next(&[Fault::DropAfterCreate]);
+    let t = sys_with(&p, "lookupgrace: 60\n")
+        .zenoss(&z)
+        .general("onticketclosed: close");
+    t.clone().event("twin-1", 1).run().status(1);
+    // A minute on (the grace over), the search still lags: the issue is made again.
+    sql(
+        t.path(),
+        "UPDATE pending SET sent_at = sent_at - 120, next_try = 0",
+    );
+    sweep(&t);
+    assert_eq!(
+        (p.creates(), tickets(&t)),
+        (2, serde_json::json!(["OPS-2"]))
+    );
+    // Once the search catches up, a sweep finds OPS-1 carrying the same key: recorded
+    // beside OPS-2, logged, listed, raised in Zenoss.
+    std::thread::sleep(std::time::Duration::from_secs(4));
+    let s = sweep(&t);
+    assert!(
+        s["notes"].to_string().contains(
+            "1 second ticket(s) found carrying the key of one recorded (the search lagged beyond lookupgrace)"
+        ),
+        "{s}"
+    );
+    assert_eq!(tickets(&t), serde_json::json!(["OPS-2", "OPS-1"]));
+    let state = t.again().args(["state"]).run();
+    state.stdout_has("  twin OPS-1: a second ticket with the same key");
+    state.log_has("jira holds a second ticket OPS-1 with the same key as the one recorded");
+    assert!(z.own_events().contains(&(
+        "Error".to_string(),
+        "zenticket: a ticket system holds a second ticket for one event (see zenticket-hook state)"
+            .to_string()
+    )));
+    // The clear comments on both; a technician closing the twin closes the event.
+    t.again()
+        .event("twin-1", 1)
+        .args(["--clear"])
+        .run()
+        .status(0);
+    let notes: Vec<usize> = p.recs().iter().map(|r| r.notes.len()).collect();
+    assert_eq!(notes, [1, 1], "both issues told");
+    p.close("OPS-1");
+    sweep(&t);
+    assert_eq!(z.event("twin-1").unwrap().state, 3);
+}
+
+#[test]
+fn a_lookupgrace_below_a_minute_is_refused() {
+    let p = Psa::start(Kind::Jira);
+    let out = sys_with(&p, "lookupgrace: 0\n")
+        .args(["check-config"])
+        .run();
+    out.status(2).stderr_has(
+        "[JIRA] lookupgrace: 0 is below 60 s: Jira's search lags its writes by seconds to \
+         minutes, and a lookup trusted sooner after a lost answer makes a second issue",
     );
 }
