@@ -105,7 +105,7 @@ fn a_state_db_from_a_newer_version_is_refused_before_the_script_runs() {
     let out = t.again().event("new-1", 1).run();
     out.status(1).stdout("").stderr(
         "zenticket-hook: evid new-1: state DB {dir}/var/zenticket.db: was written by a newer \
-         zenticket-hook (schema 99, this one knows 8); upgrade zenticket-hook, or move the DB away\n",
+         zenticket-hook (schema 99, this one knows 9); upgrade zenticket-hook, or move the DB away\n",
     );
     assert_eq!(out.calls().len(), 1, "no script ran for the refused call");
 }
