@@ -247,7 +247,17 @@ pub fn answer(r: Result<http::Reply, http::Lost>, system: &str) -> Answer<Value>
 /// body must be JSON (an HTML page with 200 is a login or proxy page, never a ticket).
 pub fn classify(status: u16, retry: Option<f64>, body: &[u8], system: &str) -> Answer<Value> {
     let text = String::from_utf8_lossy(body);
-    let said = || crate::log::clip(&error_text(&text), 300);
+    // Bytes that are not text (a gzip body nobody asked for) are described, not quoted.
+    let said = || match std::str::from_utf8(body) {
+        Ok(_) => crate::log::clip(&error_text(&text), 300),
+        Err(_) if body.starts_with(&[0x1f, 0x8b]) => {
+            format!(
+                "{} bytes of gzip (not asked for: no text to show)",
+                body.len()
+            )
+        }
+        Err(_) => format!("{} bytes that are not text", body.len()),
+    };
     let wait = |ambiguous: bool, what: &str| Answer::Wait {
         secs: retry.unwrap_or(0.0),
         why: format!(
@@ -654,6 +664,14 @@ mod tests {
             (500, "", "ambiguous"),
             (502, "", "ambiguous"),
         ];
+        let Answer::Ambiguous(why) = classify(502, None, b"\x1f\x8b\x08\x00\xff\xfe", "jira")
+        else {
+            panic!("a 502 is ambiguous")
+        };
+        assert_eq!(
+            why,
+            "jira answered 502: 6 bytes of gzip (not asked for: no text to show)"
+        );
         for &(status, body, want) in table {
             let got = match classify(status, Some(7.0), body.as_bytes(), "servicenow") {
                 Answer::Done(_) => "done",
