@@ -43,7 +43,39 @@ class ZenPackBase(object):
 module('Globals')
 zope = module('zope')
 zope.interface = module('zope.interface', implements=lambda *a: None, Interface=Interface)
-zope.schema = module('zope.schema', TextLine=lambda **k: k, Int=lambda **k: k)
+
+
+class ZopeField(object):
+    """A zope.schema field: title, description, default, required; no `xtype`."""
+
+    def __init__(self, title=u'', description=u'', default=None, required=True, **kw):
+        self.title, self.description = title, description
+        self.default, self.required = default, required
+
+
+class ZopeTextLine(ZopeField):
+    pass
+
+
+class ZopeInt(ZopeField):
+    pass
+
+
+zope.schema = module('zope.schema', TextLine=ZopeTextLine, Int=ZopeInt)
+
+
+def mixed_in(klass, xtype):
+    """Products/Zuul/form/schema.py: zope's field with FieldMixin's `xtype` (and
+    `required` False by default), which Products/Zuul/form/builder.py reads."""
+    def init(self, xtype=xtype, required=False, **kw):
+        klass.__init__(self, required=required, **kw)
+        self.xtype = xtype
+    return type(klass.__name__, (klass,), {'__init__': init})
+
+
+zuul_schema = types.ModuleType('Products.Zuul.form.schema')
+zuul_schema.TextLine = mixed_in(ZopeTextLine, 'textfield')
+zuul_schema.Int = mixed_in(ZopeInt, 'numberfield')
 module('zope.component')
 module('Products')
 module('Products.ZenModel')
@@ -54,6 +86,12 @@ module('Products.ZenModel.ZenPack', ZenPack=ZenPackBase)
 class IActionBase(object):
     def configure(self, options):
         self.options = options
+
+    def updateContent(self, content=None, data=None):
+        # Products/ZenModel/actions.py, 4.2.5 to 5.1: every field of the action's form
+        # copied as data.get(k), so a field not sent becomes None (5.2 on skips None).
+        fields = [k for k, v in vars(self.actionContentInfo).items() if isinstance(v, ZopeField)]
+        content.update(dict((k, data.get(k)) for k in fields))
 
 
 class ActionExecutionException(Exception):
@@ -67,6 +105,8 @@ module('Products.ZenUtils.Utils', zenPath=lambda *p: os.path.join(zenhome, *p))
 module('Products.Zuul')
 module('Products.Zuul.interfaces')
 module('Products.Zuul.interfaces.actions', IActionContentInfo=Interface)
+module('Products.Zuul.form', schema=zuul_schema)
+sys.modules['Products.Zuul.form.schema'] = zuul_schema
 module('Products.Zuul.utils', ZuulMessageFactory=lambda s: s)
 
 
@@ -208,6 +248,75 @@ module('zope.component', queryUtility=lambda iface, name: registry.get(name),
        provideUtility=lambda obj, iface, name: registry.__setitem__(name, obj))
 sys.path.insert(0, root)
 import ZenPacks.community.ZenTicket.actions as actions  # noqa: E402
+
+if mode == 'form':
+    # The notification editor's Content tab: builder.py renders each field of the
+    # interface by its `xtype`; a field without one is an empty panel, never saved.
+    from ZenPacks.community.ZenTicket.interfaces import IZenticketActionContentInfo as I
+    fields = dict((k, v) for k, v in vars(I).items() if isinstance(v, ZopeField))
+    print(json.dumps(dict((k, getattr(v, 'xtype', None)) for k, v in fields.items()),
+                     sort_keys=True))
+    sys.exit(0)
+
+if mode == 'update':
+    # IActionBase.updateContent before 5.2 copies each field as data.get(k); the pack
+    # loader calls the action's with actions.json's data on an upgrade.
+    a = actions.ZenticketAction()
+    content = {'config': '/var/zenoss/zenticket/zenticket.conf', 'action_timeout': 120,
+               'body_format': 'exec ...'}
+    a.updateContent(content, {'body_format': 'exec new', 'action_timeout': None})
+    kept = dict(content)
+    a.updateContent(content, {'config': '/etc/other.conf', 'action_timeout': 30})
+    print(json.dumps({'loader': kept, 'form': content}, sort_keys=True))
+    sys.exit(0)
+
+if mode == 'upgrade':
+    # An upgrade as Zenoss runs it: ZenPack.install() runs the loaders, and the
+    # notifications loader (ZenPackLoader.ZPTriggerAction) calls
+    # TriggersFacade.updateNotification with actions.json's notification, which sets
+    # each of the notification's _properties from it, calls the action's updateContent
+    # with the same data, and sets recipients to data.get('recipients', []).
+    import ZenPacks.community.ZenTicket as pack
+    shipped = json.load(open(os.path.join(root, 'ZenPacks/community/ZenTicket/zep/actions.json')))['notifications'][0]
+    action = actions.ZenticketAction()
+    n = Obj(id='zenticket', guid=shipped['guid'], action='zenticket', enabled=False,
+            send_clear=False, send_initial_occurrence=True, delay_seconds=300,
+            repeat_seconds=3600, recipients=[{'type': 'user', 'value': 'admin-guid'}],
+            content={'config': '/var/zenoss/zenticket/zenticket.conf', 'action_timeout': 120,
+                     'body_format': 'old command', 'clear_body_format': 'old clear'},
+            _p_changed=False)
+    subs = Obj(objectValues=lambda: [n])
+    app = Obj(zport=Obj(dmd=Obj(NotificationSubscriptions=subs,
+                                Events=Obj(createOrganizer=lambda p: None))))
+    told = []
+    module('Products.Zuul', getFacade=lambda name, dmd: Obj(
+        updateNotificationSubscriptions=lambda note: told.append(note.delay_seconds)))
+
+    def loader_install(self, app):
+        data = dict(shipped)
+        for prop in ('enabled', 'send_clear', 'send_initial_occurrence', 'delay_seconds',
+                     'repeat_seconds'):
+            setattr(n, prop, data.get(prop))
+        action.updateContent(n.content, data)
+        n.content.update(dict((k, data.get(k)) for k in ('body_format', 'clear_body_format')))
+        n.recipients = data.get('recipients', [])
+
+    ZenPackBase.install = loader_install
+    for name in ('installConfFile', 'installBinFile', '_remove_cron', '_write_cron_file',
+                 '_start_daemon', '_choose_action'):
+        setattr(pack.ZenPack, name, lambda self, *a: None)
+    os.environ['CONTROLPLANE'] = '1'
+    zp = pack.ZenPack()
+    zp.prevZenPackVersion = '1.2.0'
+    zp.install(app)
+    print(json.dumps({
+        'settings': [n.enabled, n.send_clear, n.send_initial_occurrence, n.delay_seconds,
+                     n.repeat_seconds, n.recipients],
+        'content': [n.content.get('config'), n.content.get('action_timeout')],
+        'commands are the pack\'s': n.content['body_format'] != 'old command',
+        'zep told': told,
+    }, sort_keys=True))
+    sys.exit(0)
 
 if mode == 'choose':
     # How install() decides: a first install switches the pack's notification to the

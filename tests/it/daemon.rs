@@ -466,40 +466,49 @@ fn on_control_center_every_process_that_acts_has_one_state_db() {
         String::from_utf8_lossy(&out.stdout),
         format!(
             "install conf: ['zenticket.conf']\n\
+             install zenactiond imports: ['zproxy']\n\
              second install keeps the config: True\n\
              notification: {h}/zenticket.conf\n\
              clear: {h}/zenticket.conf\n\
+             upgrade carries the customer sections: True\n\
+             upgrade config is not the template: True\n\
              path: Zenoss.core/Zenoss/Events/zenticket\n\
              command: su - zenoss -c \"/opt/zenoss/bin/zenticket-hook --config {h}/zenticket.conf sweep --every\"\n\
+             running: pgrep -u zenoss -f 'zenticket-hook --config {h}/zenticket.conf sweep --every'\n\
+             logs: ['{h}/zenticket.log']\n\
              volumes: [('zenticket', '/opt/zenoss/var/zenticket', '0750'), ('var-zenpacks', '/var/zenoss', '0775')]\n\
              endpoints: [('zproxy', 'zproxy', 8080, 'import')]\n\
              config files: []\n\
+             original configs: []\n\
+             zenactiond imports: ['zproxy']\n\
              other zenticket: Zenoss.core/Zenoss/Collection/zenticket, someone else's\n\
-             carried conf: ['zenticket.conf', 'zenticket.conf.installed']\n\
+             carried conf: ['zenticket.conf']\n\
              second migrate changes nothing: True\n\
-             ignored: 0 commit(s)\n"
+             ignored: 0 commit(s)\n\
+             no service context: skipped\n"
         ),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    // Both configs, the one install() wrote and the one carried from 1.1.0, put the state
-    // DB and the log beside them on the volume.
-    for conf in ["zenticket.conf.installed", "zenticket.conf"] {
-        let check = Command::new(BIN)
-            .arg("--config")
-            .arg(home.join(conf))
-            .arg("check-config")
-            .env("ZENHOME", "/opt/zenoss")
-            .output()
-            .unwrap();
-        let text = String::from_utf8_lossy(&check.stdout);
-        assert!(
-            text.contains(&format!("statedb      {h}/zenticket.db\n")),
-            "{conf}: {text}"
-        );
-        assert!(
-            text.contains(&format!("logfile      {h}/zenticket.log\n")),
-            "{conf}: {text}"
-        );
-    }
+    // The config carried from 1.1.0 puts the state DB and the log beside it on the volume.
+    let check = Command::new(BIN)
+        .arg("--config")
+        .arg(home.join("zenticket.conf"))
+        .arg("check-config")
+        .env("ZENHOME", "/opt/zenoss")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&check.stdout);
+    assert!(
+        text.contains(&format!("statedb      {h}/zenticket.db\n")),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("logfile      {h}/zenticket.log\n")),
+        "{text}"
+    );
+    assert!(
+        text.contains("\nACME                 acme-1           Acme NOC             /Acme\n"),
+        "the customer section carried: {text}"
+    );
 }

@@ -574,3 +574,64 @@ fn the_native_action_raises_what_it_cannot_hand_over_and_leaves_no_file_or_slot(
         "only the old event file is removed"
     );
 }
+
+/// The action as the notification editor and an upgrade meet it: its form's fields carry
+/// the `xtype` Zenoss's form builder renders (Zenoss's own field classes); updateContent
+/// keeps what it was not sent (4.2.5 to 5.1 would copy a missing field as None); and an
+/// upgrade, whose loader resets the notification from actions.json, keeps the
+/// administrator's settings, telling ZEP the subscription's delay again.
+#[test]
+fn the_notification_editor_works_and_an_upgrade_keeps_the_administrators_settings() {
+    let t = Test::new();
+    let fields = harness_fields(&ZEvent::new("x"), b"s");
+    let Some(form) = run_action(&t, &fields, "form", "counter") else {
+        return;
+    };
+    assert_eq!(
+        form,
+        serde_json::json!({"action_timeout": "numberfield", "config": "textfield"})
+    );
+    let update = run_action(&t, &fields, "update", "counter").unwrap();
+    assert_eq!(
+        update,
+        serde_json::json!({
+            "loader": {"action_timeout": 120, "body_format": "exec ...",
+                       "config": "/var/zenoss/zenticket/zenticket.conf"},
+            "form": {"action_timeout": 30, "body_format": "exec ...", "config": "/etc/other.conf"},
+        })
+    );
+    let upgrade = run_action(&t, &fields, "upgrade", "counter").unwrap();
+    assert_eq!(
+        upgrade,
+        serde_json::json!({
+            "settings": [false, false, true, 300, 3600, [{"type": "user", "value": "admin-guid"}]],
+            "content": ["/var/zenoss/zenticket/zenticket.conf", 120],
+            "commands are the pack's": true,
+            "zep told": [300],
+        })
+    );
+}
+
+/// On Control Center every file the config names (set or offered in a comment) is on the
+/// shared volume: a file in the image exists in one container only, lost at its restart.
+#[test]
+fn the_control_center_config_names_only_files_on_the_shared_volume() {
+    let text = std::fs::read_to_string(
+        pack().join("ZenPacks/community/ZenTicket/etc/zenticket-controlcenter.conf"),
+    )
+    .unwrap();
+    let key_path = regex::Regex::new(r"^#?\s*([a-z]+)\s*[:=]\s*(/\S*)").unwrap();
+    let paths: Vec<(String, String)> = text
+        .lines()
+        .filter_map(|l| key_path.captures(l))
+        // A URL in a comment ("http://...") is no file.
+        .filter(|c| !c[2].starts_with("//"))
+        .map(|c| (c[1].to_string(), c[2].to_string()))
+        .collect();
+    assert!(paths.iter().any(|(k, _)| k == "passwordfile"), "{paths:?}");
+    let outside: Vec<&(String, String)> = paths
+        .iter()
+        .filter(|(_, p)| !p.starts_with("/var/zenoss/zenticket/"))
+        .collect();
+    assert_eq!(outside, Vec::<&(String, String)>::new());
+}

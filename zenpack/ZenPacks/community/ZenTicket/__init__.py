@@ -12,11 +12,16 @@ and, on 5.x/6.x, add the zenticket service from service_definition/):
   (actions.py: the whole event to the hook, no shell, no fetch) where Zenoss has its API;
   the command notification stays where it has not, and an upgrade keeps whichever the
   notification has (use_action() switches it, from zendmd);
-- on Control Center (5.x/6.x) writes the one config, /var/zenoss/zenticket/zenticket.conf,
-  if there is none: zenactiond's container (where the notification's hooks run) and the
-  zenticket service both mount the var-zenpacks volume at /var/zenoss, so the hooks and the
-  sweep read one config and write one state DB and one log, all kept across restarts and
-  upgrades; the notification's commands and the service's command name that config;
+- on Control Center (5.1+) writes the one config, /var/zenoss/zenticket/zenticket.conf,
+  if there is none after the migrate steps ran (an upgrade from 1.1.0 carries the
+  service's own config there first): zenactiond's container (where the notification's
+  hooks run) and the zenticket service both mount the var-zenpacks volume at /var/zenoss,
+  so the hooks and the sweep read one config and write one state DB and one log, all kept
+  across restarts and upgrades; the notification's commands and the service's command
+  name that config; on a first install gives zenactiond a zproxy import (the 1.3.0 step
+  does it on an upgrade), so the hooks reach Zope at http://localhost:8080;
+- keeps the administrator's notification settings across an upgrade (the pack loader
+  resets them from actions.json): read before the loaders, written back after;
 - on 4.2 starts the zenticket daemon (the sweep loop: `zenticket start`), which the
   Daemons page then shows; removes the crontab block of pack 1.0.0, since the daemon now
   sweeps (a crontab that cannot be read is left alone, with a warning); writes
@@ -156,13 +161,53 @@ def use_action(notification, kind, config=None):
     notification._p_changed = True
 
 
+# What an administrator sets on the notification and an upgrade must keep: the pack loader
+# (ZenPackLoader.ZPTriggerAction -> TriggersFacade.updateNotification) sets these from
+# actions.json, and empties `recipients`, for a notification that exists. The commands
+# (body_format, clear_body_format) are the pack's own and are updated.
+KEPT_SETTINGS = ('enabled', 'send_clear', 'send_initial_occurrence', 'delay_seconds',
+                 'repeat_seconds', 'recipients')
+KEPT_CONTENT = ('config', 'action_timeout')
+
+
+def notification_settings(notification):
+    """The administrator's settings of the notification, to put back after the loader."""
+    settings = dict((k, getattr(notification, k)) for k in KEPT_SETTINGS
+                    if hasattr(notification, k))
+    content = dict((k, notification.content[k]) for k in KEPT_CONTENT
+                   if notification.content.get(k) is not None)
+    return settings, content
+
+
+def restore_settings(notification, saved, control_center=False):
+    """Puts back what notification_settings() read; on Control Center the native action
+    reads the config on the shared volume whatever happened to its content."""
+    settings, content = saved
+    for k, v in settings.items():
+        setattr(notification, k, v)
+    notification.content.update(content)
+    if control_center and notification.action == 'zenticket' and not notification.content.get('config'):
+        notification.content['config'] = cc_conf()
+    notification._p_changed = True
+
+
 class ZenPack(ZenPackBase):
 
     def install(self, app):
-        if on_control_center():
-            self._install_cc_conf()
+        # Read before the loaders run: on an upgrade they reset the notification.
+        notification = find_notification(app.zport.dmd)
+        saved = notification_settings(notification) if notification is not None else None
         self.installConfFile('zenticket.conf')
+        # The loaders, then the migrate steps (1.2.0's carries 1.1.0's service config onto
+        # the shared volume), then the services.
         super(ZenPack, self).install(app)
+        if on_control_center():
+            # The template only where no config was there or carried.
+            self._install_cc_conf()
+            if getattr(self, 'prevZenPackVersion', None) is None:
+                self._zenactiond_reaches_zope()
+        if saved is not None:
+            self._restore_notification(app, saved)
         zenhome = zenPath()
         self.installBinFile(BINARY)
         self._localize_notification(app, zenhome)
@@ -225,6 +270,36 @@ class ZenPack(ZenPackBase):
             f.write(text)
         log.info('wrote %s: the config of the hooks in zenactiond and of the zenticket '
                  'service, one state DB beside it', target)
+
+    def _zenactiond_reaches_zope(self):
+        """On a first install (migrate steps run only on upgrades), zenactiond imports
+        zproxy as the 1.3.0 step gives it on an upgrade: the hooks reach Zope at
+        http://localhost:8080."""
+        from ZenPacks.community.ZenTicket.migrate.AddZenticketService import service_context
+        from ZenPacks.community.ZenTicket.migrate.ZenticketOnSharedVolume import (
+            zenactiond_reaches_zope)
+        ctx = service_context()
+        if ctx is None:
+            return
+        import servicemigration as sm
+        if zenactiond_reaches_zope(ctx, sm):
+            ctx.commit()
+            log.info('zenactiond imports zproxy: hooks reach Zope at http://localhost:8080 '
+                     '(restart zenactiond)')
+
+    def _restore_notification(self, app, saved):
+        """The administrator's notification settings, as they were before the loader ran;
+        ZEP's subscriptions carry delay, repeat and initial occurrence, so they are told too."""
+        notification = find_notification(app.zport.dmd)
+        if notification is None:
+            return
+        restore_settings(notification, saved, on_control_center())
+        try:
+            from Products.Zuul import getFacade
+            getFacade('triggers', app.zport.dmd).updateNotificationSubscriptions(notification)
+        except Exception as e:  # ZEP down: the settings are kept, ZEP learns them at the next save
+            log.warning('could not update the notification\'s subscriptions in ZEP: %s', e)
+        log.info('kept the settings of notification %s across the upgrade', notification.id)
 
     def _choose_action(self, app):
         """A first install switches the pack's notification to the native `zenticket`

@@ -224,6 +224,16 @@ class ZenticketAction(IActionBase):
     def setupAction(self, dmd):
         pass
 
+    def updateContent(self, content=None, data=None):
+        """Copies the form's fields into the notification's content, keeping what it was
+        not sent: before 5.2, IActionBase.updateContent copied a field missing from `data`
+        as None, and the pack loader calls this on an upgrade with actions.json's data,
+        which names no `config` (an upgrade would wipe it)."""
+        data = data or {}
+        for name in ('config', 'action_timeout'):
+            if data.get(name) is not None:
+                content[name] = data[name]
+
     def execute(self, notification, signal):
         evt = NotificationEventContextWrapper(signal.event)['evt']
         evid = getattr(evt, 'evid', '?')

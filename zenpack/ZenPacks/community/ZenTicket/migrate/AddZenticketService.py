@@ -39,7 +39,14 @@ def service_context():
     except ImportError:
         return None  # Zenoss 4.2: the daemon runs from daemons/zenticket
     sm.require('1.0.0')  # the API level this code uses, as Zenoss's own migrations ask
-    return sm.ServiceContext()
+    try:
+        return sm.ServiceContext()
+    except sm.ServiceMigrationError as e:
+        # No tenant id and no input file (an install outside serviced's migration run):
+        # skipped, as every Zenoss migrate step does (e.g. AddEndpointsToZenjobs).
+        log.info("couldn't generate a service context (%s): the %s service is left as it is",
+                 e, SERVICE)
+        return None
 
 
 class AddZenticketService(ZenPackMigration):
