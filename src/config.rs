@@ -54,6 +54,7 @@ pub const ZENOSS_KEYS: &[&str] = &[
     "timeout",
     "verifytls",
     "cafile",
+    "ticketnote",
 ];
 
 /// One thing wrong with the config, located as precisely as we can.
@@ -171,6 +172,9 @@ pub struct ZenossConfig {
     pub timeout: Duration,
     pub verifytls: bool,
     pub cafile: Option<PathBuf>,
+    /// `ticketnote`: also note each ticket in the event's log (`write_log`). The ticket
+    /// is on the event as details (a console column) anyway; the note costs a request.
+    pub ticketnote: bool,
 }
 
 /// `[GENERAL] onticketclosed`: the event, once its ticket is resolved or closed.
@@ -896,12 +900,14 @@ fn read_zenoss(r: &mut Reader, z: &RawSection) -> Option<ZenossConfig> {
             r.err(z, "cafile", line, why);
         }
     }
+    let ticketnote = r.boolean(z, "ticketnote", false);
     Some(ZenossConfig {
         url,
         auth,
         timeout,
         verifytls,
         cafile,
+        ticketnote,
     })
 }
 

@@ -564,9 +564,18 @@ impl Hook<'_> {
             // never holding them up; a failure stays owed for sweep. When Zenoss just
             // failed this call, it is left owed at once (released for sweep): a second
             // timeout would only hold zenactiond's slot longer. It is owed under the
-            // ticket's own count, which a later call may have raised the row past.
-            let key = WorkKey::new(evid, What::Note, count);
+            // ticket's own count, which a later call may have raised the row past. The
+            // details (the console's Ticket column) first; the note only where owed.
             if report.retry {
+                for what in [What::Detail, What::Note] {
+                    let key = WorkKey::new(evid, what, count);
+                    st.write(|tx| state::defer(tx, &key, "not tried: Zenoss failed this call"))?;
+                }
+                return Ok(());
+            }
+            if let Settled::Owed(why) = work::write_details(self.cfg, st, z, evid, count)? {
+                log::warn!("evid {evid}: the ticket's details in Zenoss failed: {why}; owed, for `zenticket-hook sweep`");
+                let key = WorkKey::new(evid, What::Note, count);
                 st.write(|tx| state::defer(tx, &key, "not tried: Zenoss failed this call"))?;
                 return Ok(());
             }

@@ -166,6 +166,8 @@ pub enum What {
     Clear,
     /// The ticket's note on its event in Zenoss (`write_log`).
     Note,
+    /// The ticket on its event as details (`updateDetails`): the console's Ticket column.
+    Detail,
 }
 
 impl What {
@@ -176,6 +178,7 @@ impl What {
             What::Close => "close",
             What::Clear => "clear",
             What::Note => "note",
+            What::Detail => "detail",
         }
     }
 
@@ -186,6 +189,7 @@ impl What {
             What::Close,
             What::Clear,
             What::Note,
+            What::Detail,
         ]
         .into_iter()
         .find(|w| w.as_str() == s)
@@ -1010,6 +1014,65 @@ pub fn installation(conn: &Connection) -> rusqlite::Result<String> {
     Ok(meta(conn, "installation")?
         .map(|(v, _)| v)
         .unwrap_or_default())
+}
+
+/// Set (meta) once Zenoss answered that it has no `updateDetails` (4.2.0 to 4.2.4): details
+/// are not asked for again, and each ticket is noted in the event's log instead.
+pub const DETAILS_UNSUPPORTED: &str = "details_unsupported";
+
+/// Drops owed `what` of an evid for counts below `count` (a newer ticket replaces them).
+pub fn drop_older(tx: &Transaction, evid: &str, what: What, count: i64) -> rusqlite::Result<()> {
+    tx.prepare_cached(
+        "DELETE FROM pending WHERE evid = ?1 AND what = ?2 AND count < ?3 AND given_up IS NULL",
+    )?
+    .execute(params![evid, what, count])?;
+    Ok(())
+}
+
+/// Every detail owed becomes a note of its ticket (Zenoss has no `updateDetails`).
+pub fn details_to_notes(tx: &Transaction, now: f64) -> rusqlite::Result<()> {
+    let owed: Vec<(String, i64, Vec<u8>)> = {
+        let mut stmt = tx.prepare(
+            "SELECT evid, count, event FROM pending WHERE what = 'detail' AND given_up IS NULL",
+        )?;
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+        rows.collect::<rusqlite::Result<_>>()?
+    };
+    for (evid, count, raw) in owed {
+        let v: serde_json::Value = serde_json::from_slice(&raw).unwrap_or_default();
+        let text = |k: &str| {
+            v.get(k)
+                .and_then(serde_json::Value::as_str)
+                .unwrap_or("")
+                .to_string()
+        };
+        let mut note = format!(
+            "zenticket: ticket {} ({})",
+            text("zenticket.ticket"),
+            text("zenticket.system")
+        );
+        if !text("zenticket.url").is_empty() {
+            note = format!("{note} {}", text("zenticket.url"));
+        }
+        let w = NewWork {
+            key: WorkKey::new(&evid, What::Note, count),
+            event: Some(note.as_bytes()),
+            claimed_by: None,
+            note: None,
+        };
+        add_pending(tx, &w, now)?;
+    }
+    tx.execute("DELETE FROM pending WHERE what = 'detail'", [])?;
+    Ok(())
+}
+
+/// Whether a ticket newer than `count` is recorded for the evid.
+pub fn newer_ticket(conn: &Connection, evid: &str, count: i64) -> rusqlite::Result<bool> {
+    conn.query_row(
+        "SELECT EXISTS(SELECT 1 FROM tickets WHERE evid = ?1 AND count > ?2)",
+        params![evid, count],
+        |r| r.get(0),
+    )
 }
 
 /// The number of attempts recorded for one piece of work (0 when there is none).
@@ -1905,6 +1968,23 @@ pub mod journal {
                     let owed = NewWork {
                         key: WorkKey::new(&e.evid, What::Acknowledge, 0),
                         event: None,
+                        claimed_by: None,
+                        note: Some("ticket recorded from the journal"),
+                    };
+                    super::add_pending(tx, &owed, now)?;
+                }
+                // The ticket on its event, now that the state DB holds it.
+                if super::meta(tx, super::DETAILS_UNSUPPORTED)?.is_none() {
+                    let details = serde_json::json!({
+                        "zenticket.ticket": e.ticket,
+                        "zenticket.system": e.system.as_deref().unwrap_or("script"),
+                        "zenticket.url": "",
+                    })
+                    .to_string();
+                    super::drop_older(tx, &e.evid, What::Detail, e.count)?;
+                    let owed = NewWork {
+                        key: WorkKey::new(&e.evid, What::Detail, e.count),
+                        event: Some(details.as_bytes()),
                         claimed_by: None,
                         note: Some("ticket recorded from the journal"),
                     };

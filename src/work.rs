@@ -314,6 +314,7 @@ fn record_made(
         reference: t.reference.as_deref(),
     };
     let note = note_text(&t, r);
+    let details = details_of(&t, sys.name()).to_string();
     let recorded = st.write_durable(|tx| {
         state::ticket_made(tx, &made, now)?;
         if let Some(until) = check_twins_until {
@@ -331,14 +332,29 @@ fn record_made(
             };
             state::add_pending(tx, &owed, now)?;
         }
-        if cfg.zenoss.is_some() {
-            let owed = NewWork {
-                key: WorkKey::new(&r.ev.evid, What::Note, made.count),
-                event: Some(note.as_bytes()),
-                claimed_by: ack_claim,
-                note: None,
-            };
-            state::add_pending(tx, &owed, now)?;
+        if let Some(z) = &cfg.zenoss {
+            // The ticket on the event (the console's Ticket column), the newest only: a
+            // detail still owed for an older count must not overwrite it later.
+            let no_details = state::meta(tx, state::DETAILS_UNSUPPORTED)?.is_some();
+            state::drop_older(tx, &r.ev.evid, What::Detail, made.count)?;
+            if !no_details {
+                let owed = NewWork {
+                    key: WorkKey::new(&r.ev.evid, What::Detail, made.count),
+                    event: Some(details.as_bytes()),
+                    claimed_by: ack_claim,
+                    note: None,
+                };
+                state::add_pending(tx, &owed, now)?;
+            }
+            if z.ticketnote || no_details {
+                let owed = NewWork {
+                    key: WorkKey::new(&r.ev.evid, What::Note, made.count),
+                    event: Some(note.as_bytes()),
+                    claimed_by: ack_claim,
+                    note: None,
+                };
+                state::add_pending(tx, &owed, now)?;
+            }
         }
         Ok(())
     });
@@ -417,6 +433,16 @@ pub fn clear_twins(st: &mut State, sys: &dyn System, r: &Request, count: i64, te
             );
         }
     }
+}
+
+/// The ticket as details on its event (SPEC section 9): one string each; the url empty
+/// where the system gives no page, so a newer ticket without one replaces an older link.
+pub fn details_of(t: &Ticket, system: &str) -> serde_json::Value {
+    serde_json::json!({
+        "zenticket.ticket": t.id,
+        "zenticket.system": system,
+        "zenticket.url": t.link.clone().unwrap_or_default(),
+    })
 }
 
 /// The note on the event in Zenoss that says which ticket it has (SPEC section 9).
@@ -571,6 +597,73 @@ pub fn write_note(
             Ok(Settled::Owed(why))
         }
     }
+}
+
+/// Sets the ticket's details owed on an event (`updateDetails`): removed when set (or when
+/// Zenoss no longer knows the evid, or a newer ticket replaced it), released for `sweep`
+/// when Zenoss failed. A Zenoss without the method is asked once: the flag is kept, every
+/// detail owed is dropped, and the ticket is noted in the event's log instead.
+pub fn write_details(
+    cfg: &Config,
+    st: &mut State,
+    z: &Client,
+    evid: &str,
+    count: i64,
+) -> Result<Settled, StateError> {
+    let key = WorkKey::new(evid, What::Detail, count);
+    let Some(raw) = st.read(|c| state::pending_event(c, &key))? else {
+        return Ok(Settled::Done);
+    };
+    if st.read(|c| state::newer_ticket(c, evid, count))? {
+        st.write(|tx| state::done(tx, &key))?;
+        return Ok(Settled::Done);
+    }
+    let details = serde_json::from_slice::<serde_json::Value>(&raw)
+        .ok()
+        .and_then(|v| v.as_object().cloned())
+        .unwrap_or_default();
+    match z.update_details(evid, &details) {
+        Ok(crate::zenoss::Details::Set) => {
+            st.write(|tx| state::done(tx, &key))?;
+            Ok(Settled::Done)
+        }
+        Ok(crate::zenoss::Details::Unsupported(words)) => {
+            details_unsupported(st, &words)?;
+            Ok(Settled::Done)
+        }
+        Err(ZenossError::NotFound(_)) => {
+            log::warn!(
+                "evid {evid}: Zenoss no longer knows the event: its ticket's details are not set"
+            );
+            st.write(|tx| state::done(tx, &key))?;
+            Ok(Settled::Done)
+        }
+        Err(e) => {
+            let why = e.to_string();
+            attempt_failed(cfg, st, &key, &why, None)?;
+            Ok(Settled::Owed(why))
+        }
+    }
+}
+
+/// Zenoss has no `updateDetails`: said once, never asked again; the tickets whose details
+/// were owed are noted in their events' logs instead, so the ticket still reaches Zenoss.
+fn details_unsupported(st: &mut State, words: &str) -> Result<(), StateError> {
+    let now = crate::time::now();
+    let first = st.write(|tx| {
+        let first = state::meta(tx, state::DETAILS_UNSUPPORTED)?.is_none();
+        state::set_meta(tx, state::DETAILS_UNSUPPORTED, words, now)?;
+        state::details_to_notes(tx, now)?;
+        Ok(first)
+    })?;
+    if first {
+        log::warn!(
+            "this Zenoss has no updateDetails (4.2.0 to 4.2.4: {words}): the ticket is not put \
+             on the event as a console column and is noted in the event's log instead; not \
+             asked again"
+        );
+    }
+    Ok(())
 }
 
 fn change(z: &Client, what: What, evids: &Evids) -> Result<u64, ZenossError> {
@@ -794,6 +887,12 @@ impl Retrier<'_> {
                 .collect();
             self.settle(what, rows)?;
         }
+        let details: Vec<Due> = settles
+            .iter()
+            .filter(|d| d.key.what == What::Detail)
+            .cloned()
+            .collect();
+        self.details(details)?;
         let notes = settles.into_iter().filter(|d| d.key.what == What::Note);
         self.notes(notes.collect())?;
         Ok(())
@@ -1146,6 +1245,52 @@ impl Retrier<'_> {
             | Answer::Credentials(why)
             | Answer::Failed(why) => self.fail(d, &why),
         }
+    }
+
+    /// Sets the owed details on events in Zenoss, one call each (`updateDetails` takes one
+    /// evid), the newest ticket of each event only.
+    fn details(&mut self, rows: Vec<Due>) -> Result<(), StateError> {
+        let Some(z) = self.zenoss else {
+            // Owed from the journal on a site without [ZENOSS]: nothing can set them.
+            for d in rows {
+                let age = crate::time::age(d.created, crate::time::now());
+                if age >= self.cfg.retrywindow as f64 {
+                    let reason = format!("after {age:.0}s: no [ZENOSS] section to deliver it");
+                    self.abandon(&d.key, &reason)?;
+                }
+            }
+            return Ok(());
+        };
+        for d in rows {
+            let (me, h) = (self.me.clone(), self.horizon());
+            if !self.st.write(|tx| state::claim(tx, &d.key, &me, &h))? {
+                continue;
+            }
+            self.tally.retried += 1;
+            match write_details(self.cfg, self.st, z, &d.key.evid, d.key.count)? {
+                Settled::Done => self.tally.succeeded += 1,
+                Settled::Owed(why) => {
+                    // The failure is recorded (backoff); out of time it is given up.
+                    let attempts = d.attempts + 1;
+                    let age = crate::time::age(d.created, crate::time::now());
+                    if give_up(attempts, age, self.cfg.retries, self.cfg.retrywindow) {
+                        let reason = format!("after {attempts} attempt(s) over {age:.0}s: {why}");
+                        self.abandon(&d.key, &reason)?;
+                    } else {
+                        self.tally.failed += 1;
+                    }
+                }
+            }
+            if self
+                .st
+                .read(|c| state::meta(c, state::DETAILS_UNSUPPORTED))?
+                .is_some()
+            {
+                // Said once; the rest were turned into notes, written below.
+                break;
+            }
+        }
+        Ok(())
     }
 
     /// Writes the owed notes on events in Zenoss, one call each (each says its own ticket).

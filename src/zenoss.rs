@@ -44,6 +44,14 @@ impl Evids {
     }
 }
 
+/// What setting an event's details came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Details {
+    Set,
+    /// This Zenoss has no `updateDetails` (4.2.0 to 4.2.4): its words.
+    Unsupported(String),
+}
+
 /// Why a call failed, each kind told apart so the log says what to fix.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ZenossError {
@@ -228,6 +236,29 @@ impl Client {
     pub fn write_log(&self, evid: &str, message: &str) -> Result<(), ZenossError> {
         self.call("write_log", json!({"evid": evid, "message": message}))
             .map(|_| ())
+    }
+
+    /// Sets details on an event (`updateDetails`, 5.0 on): each value one string. Zenoss
+    /// 4.2.5 stores them and then answers a TypeError (its bug, fixed in 5.0): taken as
+    /// set. A Zenoss without the method (4.2.0 to 4.2.4) says so: `Unsupported`.
+    pub fn update_details(
+        &self,
+        evid: &str,
+        details: &Map<String, Value>,
+    ) -> Result<Details, ZenossError> {
+        let mut data = details.clone();
+        data.insert("evid".into(), Value::String(evid.into()));
+        match self.call("updateDetails", Value::Object(data)) {
+            Ok(_) => Ok(Details::Set),
+            Err(ZenossError::Exception(m)) if m.contains("updateDetails") => {
+                Ok(Details::Unsupported(m))
+            }
+            Err(ZenossError::Exception(m)) if m.contains("TypeError") => Ok(Details::Set),
+            Err(ZenossError::Failed(m)) if m.trim() == "Not Found" => {
+                Err(ZenossError::NotFound(evid.into()))
+            }
+            Err(e) => Err(e),
+        }
     }
 
     /// Raises (or, with severity `Clear`, clears) an event in Zenoss: all six arguments,

@@ -105,7 +105,9 @@ fn each_tickets_note_is_written_by_its_hook_though_a_later_count_raised_the_row(
     use crate::common::zenoss::{Version, ZEvent, Zenoss};
     let z = Zenoss::start(Version::V6);
     z.add(ZEvent::new("note-race"));
-    let base = Test::new().zenoss(&z).env("TICKET_SLEEP", "1");
+    let base = Test::new()
+        .section(&format!("{}ticketnote: on\n", z.section()))
+        .env("TICKET_SLEEP", "1");
     let first = spawn(&base.again().event("note-race", 1));
     std::thread::sleep(Duration::from_millis(300));
     // Count 2 raises the row while count 1's script still runs.
@@ -120,4 +122,9 @@ fn each_tickets_note_is_written_by_its_hook_though_a_later_count_raised_the_row(
         "nothing owed: {state}"
     );
     assert_eq!(z.event("note-race").unwrap().notes.len(), 2);
+    // The details hold the newest ticket.
+    assert_eq!(
+        z.event("note-race").unwrap().details["zenticket.ticket"],
+        "1002"
+    );
 }

@@ -322,8 +322,8 @@ fn a_breaker_that_opened_and_closed_between_two_sweeps_is_told_to_zenoss() {
     std::fs::remove_file(t.path().join("down")).unwrap();
     let s = sweep(&t);
     assert_eq!(
-        s["succeeded"], 8,
-        "four tickets and their acknowledgements: {s}"
+        s["succeeded"], 12,
+        "four tickets, their acknowledgements and their details: {s}"
     );
     let breaker = "zenticket: the ticket script keeps failing; breaker open, tickets deferred";
     let told: Vec<(String, String)> = z

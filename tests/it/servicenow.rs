@@ -48,12 +48,14 @@ fn a_ticket_is_an_incident_keyed_by_correlation_id_and_noted_on_the_event() {
         .unwrap()
         .starts_with("ifOperStatus=2\n\nDevice: router1 (10.0.0.1)\n"));
     let sys_id = inc["sys_id"].as_str().unwrap();
+    let details = z.event("sn-1").unwrap().details;
     assert_eq!(
-        z.event("sn-1").unwrap().notes,
-        [format!(
-            "zenticket: ticket INC0010001 (customer nnl-00000, queue Front Line) {}/nav_to.do?uri=incident.do?sys_id={sys_id}",
-            sn.server.url
-        )]
+        serde_json::json!(details),
+        serde_json::json!({
+            "zenticket.ticket": "INC0010001",
+            "zenticket.system": "servicenow",
+            "zenticket.url": format!("{}/nav_to.do?uri=incident.do?sys_id={sys_id}", sn.server.url),
+        })
     );
     assert_eq!(state(&t)[0]["tickets"], serde_json::json!(["INC0010001"]));
     // The same occurrence again: nothing sent.

@@ -88,9 +88,14 @@ fn zenoss_down_for_a_while_then_the_acknowledgement_is_delivered_once() {
     assert_eq!(s2.json()["succeeded"], 1, "{}", s2.stdout);
     assert_eq!(z.event("down-1").unwrap().state, 1);
     assert_eq!(
-        z.event("down-1").unwrap().notes,
-        ["zenticket: ticket 1001 (customer nnl-00000, queue Front Line)"],
-        "the ticket's note, once"
+        z.event("down-1").unwrap().details["zenticket.ticket"],
+        "1001",
+        "the ticket's details, set by sweep after Zenoss was down"
+    );
+    assert_eq!(
+        z.methods().iter().filter(|m| *m == "updateDetails").count(),
+        1,
+        "once"
     );
     let acks: Vec<_> = z
         .calls()

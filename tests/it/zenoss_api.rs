@@ -37,11 +37,21 @@ fn a_ticket_is_acknowledged_with_the_exact_request() {
             serde_json::json!({"evids": ["ack-1"]}),
             "no timeout, no params"
         );
-        assert_eq!(calls[1].body["method"], "write_log");
+        // The ticket on the event as details: the console's Ticket column.
+        assert_eq!(calls[1].body["method"], "updateDetails");
         assert_eq!(
             calls[1].data,
-            serde_json::json!({"evid": "ack-1",
-                "message": "zenticket: ticket 1001 (customer nnl-00000, queue Front Line)"})
+            serde_json::json!({"evid": "ack-1", "zenticket.ticket": "1001",
+                "zenticket.system": "script", "zenticket.url": ""})
+        );
+        assert_eq!(
+            calls.len(),
+            2,
+            "no note: the details say it (ticketnote: off)"
+        );
+        assert_eq!(
+            z.event("ack-1").unwrap().details["zenticket.ticket"],
+            "1001"
         );
         assert_eq!(z.event("ack-1").unwrap().state, 1, "acknowledged in Zenoss");
         assert!(out.state()[0]["pending"].as_array().unwrap().is_empty());
@@ -63,8 +73,12 @@ fn an_acknowledged_event_whose_count_rose_is_ticketed_but_not_acknowledged_again
     again.status(0).decision("ticket");
     assert_eq!(
         z.methods(),
-        ["acknowledge", "write_log", "write_log"],
-        "one note per ticket, one acknowledgement"
+        ["acknowledge", "updateDetails", "updateDetails"],
+        "the details of each ticket, one acknowledgement"
+    );
+    assert_eq!(
+        z.event("ack-2").unwrap().details["zenticket.ticket"],
+        "1002"
     );
 }
 
@@ -100,7 +114,7 @@ fn autoclear_closes_an_old_event_whatever_else_was_decided() {
     assert_eq!(j["decision"], "ticket");
     assert_eq!(j["autoclear"], true);
     assert_eq!(j["close"], "done");
-    assert_eq!(z.methods(), ["acknowledge", "close", "write_log"]);
+    assert_eq!(z.methods(), ["acknowledge", "close", "updateDetails"]);
 }
 
 #[test]
@@ -224,7 +238,7 @@ fn fetched_vs_given(version: Version) {
         .args(["--severity", "4", "--json"])
         .run();
     fetched.status(0);
-    assert_eq!(z.methods(), ["detail", "acknowledge", "write_log"]);
+    assert_eq!(z.methods(), ["detail", "acknowledge", "updateDetails"]);
     assert_eq!(z.calls()[0].data, serde_json::json!({"evid": ev.evid}));
     // The same event given as options, as a notification with text would render it.
     let given = Test::new()
@@ -355,6 +369,97 @@ fn a_zenoss_answering_late_within_the_timeout_is_not_a_failure() {
     let out = ack_test(&z, "late-1");
     out.status(0);
     assert_eq!(out.json()["ack"], "done");
-    assert_eq!(z.methods(), ["acknowledge", "write_log"]);
-    assert_eq!(z.event("late-1").unwrap().notes.len(), 1);
+    assert_eq!(z.methods(), ["acknowledge", "updateDetails"]);
+    assert_eq!(z.event("late-1").unwrap().details.len(), 3);
+}
+
+#[test]
+fn the_tickets_details_are_kept_through_a_clear_and_never_replaced_by_an_older_ticket() {
+    let z = Zenoss::start(Version::V6);
+    z.add(ZEvent::new("det-1"));
+    let t = Test::new().general("retrydelay: 0").zenoss(&z);
+    t.clone().event("det-1", 1).run().status(0);
+    // Zenoss fails the details of count 2 (a 503): owed for sweep, the hook done.
+    z.fail_next(&[Fault::Status503]);
+    t.again()
+        .event("det-1", 2)
+        .args(["--event-state", "1"])
+        .run()
+        .status(0);
+    let owed: Vec<String> = t.again().args(["state", "--json"]).run().json()[0]["pending"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| format!("{} {}", p["what"].as_str().unwrap(), p["count"]))
+        .collect();
+    assert_eq!(owed, ["detail 2"]);
+    // Count 3 is ticketed with Zenoss up: its details are set, and the older owed one is
+    // dropped, never sent after it.
+    t.again()
+        .event("det-1", 3)
+        .args(["--event-state", "1"])
+        .run()
+        .status(0);
+    sweep(&t);
+    assert_eq!(
+        z.event("det-1").unwrap().details["zenticket.ticket"],
+        "1003"
+    );
+    let sent: Vec<String> = z
+        .calls()
+        .iter()
+        .filter(|c| c.method == "updateDetails")
+        .map(|c| c.data["zenticket.ticket"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        sent,
+        ["1001", "1002", "1003"],
+        "1002 met the 503, and was never sent again"
+    );
+    // A clear keeps them.
+    t.again()
+        .event("det-1", 3)
+        .args(["--clear"])
+        .run()
+        .status(0);
+    assert_eq!(
+        z.event("det-1").unwrap().details["zenticket.ticket"],
+        "1003"
+    );
+}
+
+#[test]
+fn a_zenoss_without_update_details_is_asked_once_and_gets_the_note_instead() {
+    let z = Zenoss::start(Version::V42);
+    z.without_update_details();
+    z.add(ZEvent::new("old-z-1")).add(ZEvent::new("old-z-2"));
+    let t = Test::new().zenoss(&z);
+    t.clone().event("old-z-1", 1).run().status(0);
+    t.again().event("old-z-2", 1).run().status(0);
+    assert_eq!(
+        z.methods(),
+        [
+            "acknowledge",
+            "updateDetails",
+            "write_log",
+            "acknowledge",
+            "write_log"
+        ]
+    );
+    assert_eq!(
+        z.event("old-z-1").unwrap().notes,
+        ["zenticket: ticket 1001 (script)"]
+    );
+    let log = t.again().args(["state"]).run().log();
+    assert_eq!(
+        log.matches("this Zenoss has no updateDetails").count(),
+        1,
+        "said once: {log}"
+    );
+    assert!(
+        t.again().args(["state", "--json"]).run().json()[0]["pending"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
 }

@@ -130,6 +130,8 @@ pub struct ZEvent {
     pub last_time: f64,
     /// The event's log: notes added with `write_log`.
     pub notes: Vec<String>,
+    /// Details set with `updateDetails` (one string each).
+    pub details: BTreeMap<String, String>,
 }
 
 impl ZEvent {
@@ -153,6 +155,7 @@ impl ZEvent {
             first_time: 1_700_000_000.0,
             last_time: 1_700_000_600.0,
             notes: Vec::new(),
+            details: BTreeMap::new(),
         }
     }
 }
@@ -235,6 +238,8 @@ struct Inner {
     latency: Duration,
     /// The next query's reply waits here.
     gate: Option<Arc<Gate>>,
+    /// Zenoss 4.2.0 to 4.2.4: the router has no `updateDetails`.
+    no_update_details: bool,
 }
 
 #[derive(Clone)]
@@ -259,6 +264,7 @@ impl Zenoss {
             misbehave: None,
             latency: Duration::ZERO,
             gate: None,
+            no_update_details: false,
         }));
         let shared = inner.clone();
         let base = url.clone();
@@ -300,6 +306,12 @@ impl Zenoss {
 
     pub fn fail_next(&self, faults: &[Fault]) -> &Zenoss {
         self.lock().faults.extend(faults.iter().cloned());
+        self
+    }
+
+    /// A Zenoss 4.2.0 to 4.2.4: no `updateDetails` in its router.
+    pub fn without_update_details(&self) -> &Zenoss {
+        self.lock().no_update_details = true;
         self
     }
 
@@ -616,6 +628,55 @@ fn answer(
                     json!({"success": true})
                 }
                 None => exception(&s, "ServiceResponseError: Not Found"),
+            }
+        }
+        // zep.py `updateDetails(evid, **detailInfo)` and zepfacade.py: every key but evid
+        // is a detail, each value sent as `value=(v,)` into a protobuf string field (a
+        // list, number or null raises); an evid ZEP does not know is
+        // `DirectResponse.fail(msg="Not Found")`; success `{"status": "204"}`. 4.2.5 stores
+        // the details and then raises reading `resp['status']` of a tuple (fixed by
+        // prodbin f98db902d); 4.2.0 to 4.2.4 have no such method.
+        "updateDetails" if s.no_update_details => {
+            let reply = json!({"tid": parsed["tid"], "type": "exception", "action": "EventsRouter",
+                "method": method,
+                "message": "AttributeError: 'EventsRouter' object has no attribute 'updateDetails'"});
+            return (200, "application/json", None, reply.to_string());
+        }
+        "updateDetails" => {
+            let evid = data["evid"].as_str().unwrap_or("").to_string();
+            let fields: Vec<(String, Value)> = data
+                .as_object()
+                .map(|o| {
+                    o.iter()
+                        .filter(|(k, _)| *k != "evid")
+                        .map(|(k, v)| (k.clone(), v.clone()))
+                        .collect()
+                })
+                .unwrap_or_default();
+            let version = s.version;
+            if let Some((k, v)) = fields.iter().find(|(_, v)| !v.is_string()) {
+                exception(
+                    &s,
+                    &format!(
+                        "TypeError: {v} has type {}, but expected one of: bytes, unicode ({k})",
+                        if v.is_number() { "int" } else { "list" }
+                    ),
+                )
+            } else {
+                match s.events.get_mut(&evid) {
+                    None => json!({"success": false, "type": "error", "msg": "Not Found"}),
+                    Some(ev) => {
+                        for (k, v) in fields {
+                            ev.details.insert(k, v.as_str().unwrap_or("").to_string());
+                        }
+                        match version {
+                            Version::V42 => {
+                                exception(&s, "TypeError: tuple indices must be integers, not str")
+                            }
+                            Version::V6 => json!({"success": true, "status": "204"}),
+                        }
+                    }
+                }
             }
         }
         "detail" => {
