@@ -61,6 +61,7 @@ if [ -n "$py2" ] && "$py2" -c 'import setuptools' 2>/dev/null; then
 import sys, zipfile
 names = zipfile.ZipFile(sys.argv[1]).namelist()
 for need in ("ZenPacks/community/ZenTicket/zep/actions.json",
+             "ZenPacks/community/ZenTicket/zep/zep.json",
              "ZenPacks/community/ZenTicket/bin/zenticket-hook",
              "ZenPacks/community/ZenTicket/etc/zenticket.conf",
              "ZenPacks/community/ZenTicket/daemons/zenticket",

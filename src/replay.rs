@@ -184,6 +184,8 @@ pub struct Report {
     pub by_change: BTreeMap<String, u64>,
     /// Lines or rows that did not read as an event.
     pub unreadable: u64,
+    /// The details each ticket would be set on its event with (None: no `[ZENOSS]`).
+    pub details: Option<Value>,
 }
 
 /// Decides every event under `cfg` (and `other`), one at a time: events are not kept.
@@ -201,6 +203,14 @@ impl<'a> Replayer<'a> {
             report: Report {
                 against: other.map(|o| (o.file.display().to_string(), Table::default())),
                 config: cfg.file.display().to_string(),
+                details: cfg.zenoss.as_ref().map(|_| {
+                    let system = cfg.system.as_ref().map_or("script", |s| s.kind.name());
+                    json!({
+                        "zenticket.ticket": "<the ticket's id>",
+                        "zenticket.system": system,
+                        "zenticket.url": "<its page, where the system gives one>",
+                    })
+                }),
                 ..Report::default()
             },
         }
@@ -476,6 +486,19 @@ impl Report {
             self.table.events, self.source, self.config
         );
         table_lines(&mut out, &self.table);
+        if let Some(d) = &self.details {
+            out.push_str(&format!(
+                "each ticket is set on its event (the console's Ticket column) as {}\n",
+                d.as_object()
+                    .map(|o| {
+                        o.iter()
+                            .map(|(k, v)| format!("{k} = {}", v.as_str().unwrap_or("")))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    })
+                    .unwrap_or_default()
+            ));
+        }
         if let Some((other, t)) = &self.against {
             out.push_str(&format!("under {other}:\n"));
             table_lines(&mut out, t);
@@ -540,6 +563,7 @@ impl Report {
                 })).collect::<Vec<_>>(),
             },
             "unreadable": self.unreadable,
+            "details": self.details,
         })
     }
 }

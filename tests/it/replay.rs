@@ -136,6 +136,12 @@ fn zenoss_console_and_archive_are_paged_back_to_since() {
     out.status(0);
     // 5 days of 600 s steps: old-00000 .. old-00719.
     assert_eq!(out.json()["result"]["events"], 300 + 720);
+    // The details each ticket would be set on its event with.
+    assert_eq!(
+        out.json()["details"],
+        serde_json::json!({"zenticket.ticket": "<the ticket's id>", "zenticket.system": "script",
+            "zenticket.url": "<its page, where the system gives one>"})
+    );
     let queries: Vec<_> = z
         .calls()
         .into_iter()
@@ -157,6 +163,14 @@ fn zenoss_console_and_archive_are_paged_back_to_since() {
     assert_eq!(
         archive_pages, 1,
         "720 of 1,500 fit in the first page of 1,000"
+    );
+    t.again()
+        .args(["replay", "--since", "1h"])
+        .run()
+        .stdout_has(
+        "\neach ticket is set on its event (the console's Ticket column) as zenticket.system = \
+             script, zenticket.ticket = <the ticket's id>, zenticket.url = <its page, where the \
+             system gives one>\n",
     );
     // Zenoss unreachable: exit 1.
     z.fail_next(&[Fault::Status503]);

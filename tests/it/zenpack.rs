@@ -635,3 +635,23 @@ fn the_control_center_config_names_only_files_on_the_shared_volume() {
         .collect();
     assert_eq!(outside, Vec::<&(String, String)>::new());
 }
+
+/// zep/zep.json as Zenoss's loader reads it (ZenPackLoader.ZPZep, each line cut at its
+/// first `//`): one indexed detail, the console's "Ticket" column, a string.
+#[test]
+fn zep_json_indexes_the_ticket_as_the_loader_reads_it() {
+    let Some(py) = python2("zep/zep.json as the pack loader reads it") else {
+        return;
+    };
+    let out = Command::new(py)
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/zenpack_zep.py"))
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("zenpack"))
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "[{\"key\": \"zenticket.ticket\", \"name\": \"Ticket\", \"type\": 1}]\n",
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
