@@ -19,6 +19,7 @@ pub const GENERAL_KEYS: &[&str] = &[
     "cycletime",
     "autocleartime",
     "statedb",
+    "statedbpasswordfile",
     "logfile",
     "syslog",
     "scripttimeout",
@@ -493,9 +494,27 @@ impl Reader<'_> {
             n => n,
         };
         let autocleartime = self.uint(g, "autocleartime", 0);
-        let statedb = match self.path(g, "statedb") {
-            Some(p) => p,
-            None => match zenhome {
+        let url = self
+            .get(g, "statedb")
+            .and_then(|(v, line)| url_scheme(&v).map(|s| (s, line)));
+        let statedb = match (url, self.path(g, "statedb")) {
+            (Some((scheme, line)), _) => {
+                // Not a path: taken as one it would be a SQLite file named `mysql:` in
+                // the config's folder, and nothing would say so.
+                let why = match scheme.to_ascii_lowercase().as_str() {
+                    "mysql" | "mariadb" => format!(
+                        "{scheme}:// (a MariaDB/MySQL state DB) is not available in this version \
+                         of zenticket-hook: give a path (SQLite, the embedded state DB)"
+                    ),
+                    _ => format!(
+                        "{scheme}:// is not a state DB this tool knows: give a path (SQLite)"
+                    ),
+                };
+                self.err(g, "statedb", Some(line), why);
+                PathBuf::new()
+            }
+            (None, Some(p)) => p,
+            (None, None) => match zenhome {
                 Some(z) => z.join("var/zenticket.db"),
                 None => {
                     self.err(g, "statedb", None,
@@ -825,6 +844,10 @@ impl Config {
             }
         };
         let statedb = match value(b"statedb") {
+            // A URL is no file to record into: the default DB takes the event.
+            Some(v) if url_scheme(&v).is_some() => zenhome
+                .as_ref()
+                .map(|z| (z.join("var/zenticket.db"), false)),
             Some(v) => Some((resolve(v), true)),
             None => zenhome
                 .as_ref()
@@ -995,6 +1018,17 @@ pub fn check_secret(secret: &str) -> Result<(), String> {
         )),
         None => Ok(()),
     }
+}
+
+/// The scheme of a `statedb` that is a URL (`mysql://...`), not a path.
+fn url_scheme(v: &[u8]) -> Option<String> {
+    let text = std::str::from_utf8(v).ok()?.trim();
+    let (scheme, _) = text.split_once("://")?;
+    (!scheme.is_empty()
+        && scheme
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"+.-".contains(&b)))
+    .then(|| scheme.to_string())
 }
 
 fn warn_unknown(file: &Path, sect: &RawSection, known: &[&str], warnings: &mut Vec<String>) {

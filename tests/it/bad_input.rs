@@ -200,3 +200,40 @@ fn a_passwordfile_that_is_a_folder_says_so() {
          zenticket-hook: {dir}/etc/zenticket.conf: 1 error(s)\n",
     );
 }
+
+#[test]
+fn a_statedb_url_is_never_taken_for_a_path() {
+    for (url, why) in [
+        (
+            "mysql://zenticket@127.0.0.1:3306/zenoss_zenticket",
+            "mysql:// (a MariaDB/MySQL state DB) is not available in this version of \
+             zenticket-hook: give a path (SQLite, the embedded state DB)",
+        ),
+        (
+            "redis://127.0.0.1/0",
+            "redis:// is not a state DB this tool knows: give a path (SQLite)",
+        ),
+    ] {
+        let conf = LAB_CONFIG.replace(
+            "statedb: {dir}/var/zenticket.db",
+            &format!("statedb: {url}"),
+        );
+        let t = Test::new().config(&conf);
+        t.clone()
+            .args(["check-config"])
+            .run()
+            .status(2)
+            .stderr_has(&format!("[GENERAL] statedb: {why}\n"));
+        // A hook with this config still records its event, in the default state DB, and
+        // makes no file named after the URL.
+        let out = t.again().event("url-1", 1).run();
+        out.status(2);
+        assert!(t.path().join("var/zenticket.db").exists(), "{}", out.stderr);
+        let stray: Vec<_> = std::fs::read_dir(t.path().join("etc"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .filter(|n| n != "zenticket.conf")
+            .collect();
+        assert!(stray.is_empty(), "{stray:?}");
+    }
+}
