@@ -31,3 +31,13 @@ pub fn new_event(conf: &Path, evid: &str) -> Command {
     ]);
     c
 }
+
+/// `dir/ticket.sh`, the trivial ticket script (prints 42), executable; its path.
+#[allow(dead_code)]
+pub fn trivial_script(dir: &Path) -> std::path::PathBuf {
+    let script = dir.join("ticket.sh");
+    std::fs::write(&script, "#!/bin/sh\necho 42\n").expect("script");
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+        .expect("chmod");
+    script
+}

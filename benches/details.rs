@@ -28,10 +28,7 @@ struct Run {
 fn run(name: &str, events: usize, setup: impl Fn(&zenoss::Zenoss) -> String) -> Run {
     let dir = tempfile::tempdir().expect("tempdir");
     let d = dir.path();
-    let script = d.join("ticket.sh");
-    std::fs::write(&script, "#!/bin/sh\necho 42\n").expect("script");
-    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755))
-        .expect("chmod");
+    let script = common::trivial_script(d);
     let z = zenoss::Zenoss::start(zenoss::Version::V6);
     let zenoss_section = setup(&z);
     let conf = d.join("zenticket.conf");

@@ -128,10 +128,7 @@ fn main() {
     let evids = 500;
     let dir = tempfile::tempdir().expect("tempdir");
     let d = dir.path();
-    let script = d.join("ticket.sh");
-    std::fs::write(&script, "#!/bin/sh\necho 42\n").expect("script");
-    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755))
-        .expect("chmod");
+    let script = common::trivial_script(d);
 
     let z = zenoss::Zenoss::start(zenoss::Version::V6);
     let conf = d.join("zenticket.conf");

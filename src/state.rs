@@ -1300,20 +1300,7 @@ fn recorded(at: usize) -> impl Fn(&rusqlite::Row) -> rusqlite::Result<Recorded> 
 /// Ticket ids are read as `CAST(ticket AS TEXT)`: `state` reads a DB it may not migrate,
 /// whose numbers are still integers (schema 3).
 pub fn ticket_made(tx: &Transaction, m: &Made, now: f64) -> rusqlite::Result<()> {
-    tx.prepare_cached(
-        "INSERT OR IGNORE INTO tickets(evid, count, ticket, customer, queue, created, system, ref)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-    )?
-    .execute(params![
-        m.evid,
-        m.count,
-        m.ticket,
-        m.customer,
-        m.queue,
-        now,
-        m.system,
-        m.reference
-    ])?;
+    insert_ticket(tx, m, now, false)?;
     done(tx, &WorkKey::new(m.evid, What::Ticket, m.count))?;
     tx.prepare_cached(
         "DELETE FROM pending WHERE evid = ?1 AND what = 'ticket' AND count < ?2 AND claimed_by IS NULL",
@@ -1326,22 +1313,26 @@ pub fn ticket_made(tx: &Transaction, m: &Made, now: f64) -> rusqlite::Result<()>
 /// beside it as its twin, so the clear and the closed-ticket sync act on both. Whether it
 /// was new to the record.
 pub fn twin_found(tx: &Transaction, m: &Made, now: f64) -> rusqlite::Result<bool> {
-    let n = tx
-        .prepare_cached(
-            "INSERT OR IGNORE INTO tickets(evid, count, ticket, customer, queue, created, system, ref, twin)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 1)",
-        )?
-        .execute(params![
-            m.evid,
-            m.count,
-            m.ticket,
-            m.customer,
-            m.queue,
-            now,
-            m.system,
-            m.reference
-        ])?;
-    Ok(n == 1)
+    Ok(insert_ticket(tx, m, now, true)? == 1)
+}
+
+/// One ticket into the record (kept if it is there already); how many rows it added.
+fn insert_ticket(tx: &Transaction, m: &Made, now: f64, twin: bool) -> rusqlite::Result<usize> {
+    tx.prepare_cached(
+        "INSERT OR IGNORE INTO tickets(evid, count, ticket, customer, queue, created, system, ref, twin)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+    )?
+    .execute(params![
+        m.evid,
+        m.count,
+        m.ticket,
+        m.customer,
+        m.queue,
+        now,
+        m.system,
+        m.reference,
+        twin
+    ])
 }
 
 /// The ticket of (evid, count) was made after a lookup for its key found nothing, in a

@@ -610,6 +610,15 @@ pub fn write_details(
     evid: &str,
     count: i64,
 ) -> Result<Settled, StateError> {
+    let settled = set_details(st, z, evid, count)?;
+    if let Settled::Owed(why) = &settled {
+        attempt_failed(cfg, st, &WorkKey::new(evid, What::Detail, count), why, None)?;
+    }
+    Ok(settled)
+}
+
+/// `write_details` but for recording a failure, which is the caller's.
+fn set_details(st: &mut State, z: &Client, evid: &str, count: i64) -> Result<Settled, StateError> {
     let key = WorkKey::new(evid, What::Detail, count);
     let Some(raw) = st.read(|c| state::pending_event(c, &key))? else {
         return Ok(Settled::Done);
@@ -638,11 +647,7 @@ pub fn write_details(
             st.write(|tx| state::done(tx, &key))?;
             Ok(Settled::Done)
         }
-        Err(e) => {
-            let why = e.to_string();
-            attempt_failed(cfg, st, &key, &why, None)?;
-            Ok(Settled::Owed(why))
-        }
+        Err(e) => Ok(Settled::Owed(e.to_string())),
     }
 }
 
@@ -1252,14 +1257,7 @@ impl Retrier<'_> {
     fn details(&mut self, rows: Vec<Due>) -> Result<(), StateError> {
         let Some(z) = self.zenoss else {
             // Owed from the journal on a site without [ZENOSS]: nothing can set them.
-            for d in rows {
-                let age = crate::time::age(d.created, crate::time::now());
-                if age >= self.cfg.retrywindow as f64 {
-                    let reason = format!("after {age:.0}s: no [ZENOSS] section to deliver it");
-                    self.abandon(&d.key, &reason)?;
-                }
-            }
-            return Ok(());
+            return self.undeliverable(rows);
         };
         for d in rows {
             let (me, h) = (self.me.clone(), self.horizon());
@@ -1267,19 +1265,9 @@ impl Retrier<'_> {
                 continue;
             }
             self.tally.retried += 1;
-            match write_details(self.cfg, self.st, z, &d.key.evid, d.key.count)? {
+            match set_details(self.st, z, &d.key.evid, d.key.count)? {
                 Settled::Done => self.tally.succeeded += 1,
-                Settled::Owed(why) => {
-                    // The failure is recorded (backoff); out of time it is given up.
-                    let attempts = d.attempts + 1;
-                    let age = crate::time::age(d.created, crate::time::now());
-                    if give_up(attempts, age, self.cfg.retries, self.cfg.retrywindow) {
-                        let reason = format!("after {attempts} attempt(s) over {age:.0}s: {why}");
-                        self.abandon(&d.key, &reason)?;
-                    } else {
-                        self.tally.failed += 1;
-                    }
-                }
+                Settled::Owed(why) => self.fail(&d, &why)?,
             }
             if self
                 .st
@@ -1288,6 +1276,19 @@ impl Retrier<'_> {
             {
                 // Said once; the rest were turned into notes, written below.
                 break;
+            }
+        }
+        Ok(())
+    }
+
+    /// Work only Zenoss can take, owed on a site without `[ZENOSS]`: kept until the
+    /// window closes, then given up.
+    fn undeliverable(&mut self, rows: Vec<Due>) -> Result<(), StateError> {
+        for d in rows {
+            let age = crate::time::age(d.created, crate::time::now());
+            if age >= self.cfg.retrywindow as f64 {
+                let reason = format!("after {age:.0}s: no [ZENOSS] section to deliver it");
+                self.abandon(&d.key, &reason)?;
             }
         }
         Ok(())
@@ -1322,15 +1323,7 @@ impl Retrier<'_> {
             return Ok(());
         }
         let Some(z) = self.zenoss else {
-            // Nothing can deliver them; keep them until the window closes.
-            for d in rows {
-                let age = crate::time::age(d.created, crate::time::now());
-                if age >= self.cfg.retrywindow as f64 {
-                    let reason = format!("after {age:.0}s: no [ZENOSS] section to deliver it");
-                    self.abandon(&d.key, &reason)?;
-                }
-            }
-            return Ok(());
+            return self.undeliverable(rows);
         };
         // One transaction for all the claims: a commit per row would cost an fsync each.
         let (me, h) = (self.me.clone(), self.horizon());

@@ -238,7 +238,7 @@ fn check_config_prints_the_routing_table() {
              so it continues the value above it (Python's ConfigParser did the same); remove the indent \
              if it is meant as its own line\n\
              warning: {dir}/etc/zenticket.conf:4: [GENERAL] autocleartme: unknown key, ignored (a typo? \
-             known keys: ticketscript, clearscript, cycletime, autocleartime, statedb, logfile, syslog, \
+             known keys: ticketscript, clearscript, cycletime, autocleartime, statedb, statedbpasswordfile, logfile, syslog, \
              scripttimeout, notetitle, collector, matchsubgroups, retries, retrywindow, retrydelay, \
              retrymaxdelay, maxwait, breakafter, reconcile, ticketsystem, onticketclosed)\n",
         );
