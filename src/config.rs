@@ -882,7 +882,19 @@ fn read_zenoss(r: &mut Reader, z: &RawSection) -> Option<ZenossConfig> {
         (None, Some(pf)) => read_secret_file(r, z, "passwordfile", &pf),
         (None, None) => None,
     };
-    let apikey = r.text(z, "apikey").map(|x| x.0).filter(|k| !k.is_empty());
+    // The key goes into a header as it is: one it cannot carry is refused here, never
+    // quoted by the HTTP client's error.
+    let apikey = r
+        .text(z, "apikey")
+        .filter(|(k, line)| match check_secret(k) {
+            Ok(()) => true,
+            Err(why) => {
+                r.err(z, "apikey", Some(*line), format!("holds {why}"));
+                false
+            }
+        })
+        .map(|x| x.0)
+        .filter(|k| !k.is_empty());
     let auth = match (apikey, user, password) {
         (Some(k), _, _) => Auth::ApiKey(Secret(k)),
         (None, Some(user), Some(password)) => Auth::Basic {

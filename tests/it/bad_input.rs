@@ -237,3 +237,16 @@ fn a_statedb_url_is_never_taken_for_a_path() {
         assert!(stray.is_empty(), "{stray:?}");
     }
 }
+
+#[test]
+fn a_zenoss_api_key_with_a_continuation_line_is_refused_never_shown() {
+    let conf = format!(
+        "{LAB_CONFIG}\n[ZENOSS]\nurl: https://tenant.zenoss.io/cz0\napikey: k3y-PART1\n  k3y-PART2\n"
+    );
+    let out = Test::new().config(&conf).args(["check-config"]).run();
+    out.status(2).stderr_has(
+        "[ZENOSS] apikey: holds a control character (a line break: a continuation line?) a \
+         header cannot carry (the content is not shown)\n",
+    );
+    assert!(!out.stderr.contains("k3y-PART"), "{}", out.stderr);
+}
