@@ -250,7 +250,9 @@ impl Client {
         data.insert("evid".into(), Value::String(evid.into()));
         match self.call("updateDetails", Value::Object(data)) {
             Ok(_) => Ok(Details::Set),
-            Err(ZenossError::Exception(m)) if m.contains("updateDetails") => {
+            Err(ZenossError::Exception(m) | ZenossError::Status(500, m))
+                if m.contains("updateDetails") && m.contains("not the name of a method") =>
+            {
                 Ok(Details::Unsupported(m))
             }
             Err(ZenossError::Exception(m)) if m.contains("TypeError") => Ok(Details::Set),
@@ -388,13 +390,30 @@ fn snippet(r: ureq::Response) -> String {
     let mut raw = Vec::new();
     let _ = r.into_reader().take(4096).read_to_end(&mut raw);
     let text = String::from_utf8_lossy(&raw);
-    // An HTML error page: its <title> says most.
+    // An HTML error page: its <title> says most; a method the router does not have
+    // (extdirect/router.py raises DirectException, which Zope turns into its error page)
+    // is named too.
     if let (Some(a), Some(b)) = (text.find("<title>"), text.find("</title>")) {
         if a + 7 <= b {
-            return text[a + 7..b].trim().to_string();
+            let title = text[a + 7..b].trim().to_string();
+            return match no_such_method(&text) {
+                Some(m) => format!("{title}: {m}"),
+                None => title,
+            };
         }
     }
     clip(&text)
+}
+
+/// `'X' is not the name of a method on EventsRouter`, from an error page's text.
+fn no_such_method(text: &str) -> Option<String> {
+    let text = text.replace("&#39;", "'").replace("&#x27;", "'");
+    let at = text.find(" is not the name of a method on ")?;
+    let start = text[..at]
+        .rfind(|c: char| c == '>' || c == '\n')
+        .map_or(0, |i| i + 1);
+    let end = text[at..].find(['<', '\n']).map_or(text.len(), |i| at + i);
+    Some(text[start..end].trim().to_string())
 }
 
 /// Tells a timeout and a TLS failure from a refused or broken connection by the error's

@@ -636,11 +636,19 @@ fn answer(
         // `DirectResponse.fail(msg="Not Found")`; success `{"status": "204"}`. 4.2.5 stores
         // the details and then raises reading `resp['status']` of a tuple (fixed by
         // prodbin f98db902d); 4.2.0 to 4.2.4 have no such method.
+        // extdirect/router.py `_processDirectRequest`: a method the router lacks raises
+        // DirectException out of the router, and Zope answers with its error page.
         "updateDetails" if s.no_update_details => {
-            let reply = json!({"tid": parsed["tid"], "type": "exception", "action": "EventsRouter",
-                "method": method,
-                "message": "AttributeError: 'EventsRouter' object has no attribute 'updateDetails'"});
-            return (200, "application/json", None, reply.to_string());
+            return (
+                500,
+                "text/html; charset=utf-8",
+                None,
+                "<html><head><title>Zope Site Error</title></head><body><h2>Site Error</h2>\n\
+                 <p><strong>DirectException</strong></p>\n\
+                 <p>&#39;updateDetails&#39; is not the name of a method on EventsRouter</p>\n\
+                 </body></html>"
+                    .to_string(),
+            );
         }
         "updateDetails" => {
             let evid = data["evid"].as_str().unwrap_or("").to_string();
