@@ -409,9 +409,7 @@ fn snippet(r: ureq::Response) -> String {
 fn no_such_method(text: &str) -> Option<String> {
     let text = text.replace("&#39;", "'").replace("&#x27;", "'");
     let at = text.find(" is not the name of a method on ")?;
-    let start = text[..at]
-        .rfind(|c: char| c == '>' || c == '\n')
-        .map_or(0, |i| i + 1);
+    let start = text[..at].rfind(['>', '\n']).map_or(0, |i| i + 1);
     let end = text[at..].find(['<', '\n']).map_or(text.len(), |i| at + i);
     Some(text[start..end].trim().to_string())
 }
