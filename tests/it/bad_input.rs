@@ -250,3 +250,30 @@ fn a_zenoss_api_key_with_a_continuation_line_is_refused_never_shown() {
     );
     assert!(!out.stderr.contains("k3y-PART"), "{}", out.stderr);
 }
+
+#[test]
+fn an_empty_secret_file_is_a_config_error_for_every_system() {
+    // (ticketsystem, its section with `{file}` for the secret file, the key)
+    let systems = [
+        ("servicenow", "[SERVICENOW]\nurl: https://x.service-now.com\nuser: u\npasswordfile: {file}\n", "passwordfile"),
+        ("webhook", "[WEBHOOK]\nurl: https://hooks.example.com/z\ntokenfile: {file}\n", "tokenfile"),
+        ("jira", "[JIRA]\nurl: https://x.atlassian.net\nuser: u@x\ntokenfile: {file}\nproject: OPS\n", "tokenfile"),
+        ("connectwise", "[CONNECTWISE]\nurl: https://cw.example.com\ncompany: c\npublickey: p\nprivatekeyfile: {file}\nclientid: id\n", "privatekeyfile"),
+        ("autotask", "[AUTOTASK]\nurl: https://webservices1.autotask.net/atservicesrest\nuser: u\nsecretfile: {file}\nintegrationcode: i\n", "secretfile"),
+    ];
+    for (system, section, key) in systems {
+        let t = Test::new().general(&format!("ticketsystem: {system}"));
+        let file = t.path().join("empty.secret");
+        std::fs::write(&file, "\n").unwrap();
+        std::fs::set_permissions(&file, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+            .unwrap();
+        let out = t
+            .section(&section.replace("{file}", &file.display().to_string()))
+            .args(["check-config"])
+            .run();
+        out.status(2).stderr_has(&format!(
+            "] {key}: {} is empty (its first line holds no secret)\n",
+            file.display()
+        ));
+    }
+}
