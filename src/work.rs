@@ -323,14 +323,18 @@ fn record_made(
         if state::script_worked(tx)? {
             log::warn!("{} works again: breaker closed", system_words(cfg));
         }
-        if ack {
+        // Owed with the ticket, claimed by the hook that settles them now (if any).
+        let owe = |what: What, count: i64, event: Option<&[u8]>| {
             let owed = NewWork {
-                key: WorkKey::new(&r.ev.evid, What::Acknowledge, 0),
-                event: None,
+                key: WorkKey::new(&r.ev.evid, what, count),
+                event,
                 claimed_by: ack_claim,
                 note: None,
             };
-            state::add_pending(tx, &owed, now)?;
+            state::add_pending(tx, &owed, now)
+        };
+        if ack {
+            owe(What::Acknowledge, 0, None)?;
         }
         if let Some(z) = &cfg.zenoss {
             // The ticket on the event (the console's Ticket column), the newest only: a
@@ -338,22 +342,10 @@ fn record_made(
             let no_details = state::meta(tx, state::DETAILS_UNSUPPORTED)?.is_some();
             state::drop_older(tx, &r.ev.evid, What::Detail, made.count)?;
             if !no_details {
-                let owed = NewWork {
-                    key: WorkKey::new(&r.ev.evid, What::Detail, made.count),
-                    event: Some(details.as_bytes()),
-                    claimed_by: ack_claim,
-                    note: None,
-                };
-                state::add_pending(tx, &owed, now)?;
+                owe(What::Detail, made.count, Some(details.as_bytes()))?;
             }
             if z.ticketnote || no_details {
-                let owed = NewWork {
-                    key: WorkKey::new(&r.ev.evid, What::Note, made.count),
-                    event: Some(note.as_bytes()),
-                    claimed_by: ack_claim,
-                    note: None,
-                };
-                state::add_pending(tx, &owed, now)?;
+                owe(What::Note, made.count, Some(note.as_bytes()))?;
             }
         }
         Ok(())
