@@ -1362,6 +1362,14 @@ impl Retrier<'_> {
 mod tests {
     use super::*;
 
+    /// A config read from `text` (its statedb relative to a folder of its own).
+    fn config(text: &str) -> Config {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let conf = dir.path().join("z.conf");
+        std::fs::write(&conf, text).expect("write");
+        Config::load(&conf, None).expect("config")
+    }
+
     #[test]
     fn backoff_doubles_from_the_base_and_stops_at_the_cap() {
         // (failed before, base, cap) -> seconds
@@ -1515,11 +1523,8 @@ mod tests {
 
     #[test]
     fn a_wait_the_system_asked_for_is_kept_up_to_maxwait() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let conf = dir.path().join("z.conf");
-        let text = "[GENERAL]\nstatedb: s.db\nretrydelay: 60\nretrymaxdelay: 600\nmaxwait: 7200\n";
-        std::fs::write(&conf, text).expect("write");
-        let cfg = Config::load(&conf, None).expect("config");
+        let cfg =
+            config("[GENERAL]\nstatedb: s.db\nretrydelay: 60\nretrymaxdelay: 600\nmaxwait: 7200\n");
         // (asked, failed before) -> (next try, asked) at now 1000
         let table: &[(Option<f64>, i64, f64, bool)] = &[
             (None, 0, 1060.0, false),
@@ -1546,21 +1551,14 @@ mod tests {
 
     #[test]
     fn a_claim_outlives_the_script_timeout_and_two_zenoss_calls() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let conf = dir.path().join("z.conf");
         let text = "[GENERAL]\nstatedb: s.db\nscripttimeout: 45\n[ZENOSS]\nurl: http://127.0.0.1:9\ntimeout: 10\n";
-        std::fs::write(&conf, text).expect("write");
-        let cfg = Config::load(&conf, None).expect("config");
-        assert_eq!(stale_after(&cfg), 45.0 + 20.0 + 30.0);
-        std::fs::write(&conf, "[GENERAL]\nstatedb: s.db\nscripttimeout: 45\n").expect("write");
-        let cfg = Config::load(&conf, None).expect("config");
+        assert_eq!(stale_after(&config(text)), 45.0 + 20.0 + 30.0);
+        let cfg = config("[GENERAL]\nstatedb: s.db\nscripttimeout: 45\n");
         assert_eq!(stale_after(&cfg), 75.0);
     }
 
     #[test]
     fn a_sweep_drains_scripts_one_at_a_time_and_systems_in_lanes() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let conf = dir.path().join("z.conf");
         let system = "[WEBHOOK]\nurl: http://127.0.0.1:9/h\n";
         // (ticketsystem, extra lines in its section) -> lanes
         let table: &[(&str, &str, usize)] = &[
@@ -1571,9 +1569,7 @@ mod tests {
         ];
         for &(kind, extra, want) in table {
             let text = format!("[GENERAL]\nstatedb: s.db\nticketsystem: {kind}\n{system}{extra}");
-            std::fs::write(&conf, text).expect("write");
-            let cfg = Config::load(&conf, None).expect("config");
-            assert_eq!(lanes(&cfg), want, "{kind} {extra:?}");
+            assert_eq!(lanes(&config(&text)), want, "{kind} {extra:?}");
         }
     }
 }

@@ -54,34 +54,31 @@ impl Gate {
 
     /// Called by the server: says it is here, waits (at most 60 s) to be let through.
     fn pass(&self) {
-        let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        s.0 = true;
+        self.state.lock().unwrap_or_else(|e| e.into_inner()).0 = true;
         self.cv.notify_all();
-        let deadline = std::time::Instant::now() + Duration::from_secs(60);
-        while !s.1 && std::time::Instant::now() < deadline {
-            s = self
-                .cv
-                .wait_timeout(s, Duration::from_millis(100))
-                .unwrap_or_else(|e| e.into_inner())
-                .0;
-        }
+        self.wait_until(|s| s.1, Duration::from_secs(60));
     }
 
     /// Waits (at most 30 s) until a query reply is held here.
     pub fn reached(&self) {
+        assert!(
+            self.wait_until(|s| s.0, Duration::from_secs(30)),
+            "no query reached the gate"
+        );
+    }
+
+    /// Waits until `done` holds of the state, or `limit` passed; whether it holds.
+    fn wait_until(&self, done: impl Fn(&(bool, bool)) -> bool, limit: Duration) -> bool {
+        let deadline = std::time::Instant::now() + limit;
         let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        let deadline = std::time::Instant::now() + Duration::from_secs(30);
-        while !s.0 {
-            assert!(
-                std::time::Instant::now() < deadline,
-                "no query reached the gate"
-            );
+        while !done(&s) && std::time::Instant::now() < deadline {
             s = self
                 .cv
                 .wait_timeout(s, Duration::from_millis(100))
                 .unwrap_or_else(|e| e.into_inner())
                 .0;
         }
+        done(&s)
     }
 
     pub fn open(&self) {
