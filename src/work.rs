@@ -303,16 +303,7 @@ fn record_made(
     check_twins_until: Option<f64>,
 ) -> Result<Attempt, StateError> {
     let now = crate::time::now();
-    let system = (sys.name() != "script").then(|| sys.name());
-    let made = state::Made {
-        evid: &r.ev.evid,
-        count: r.ev.count.unwrap_or(0),
-        ticket: &t.id,
-        customer: &r.customer.id,
-        queue: &r.customer.queue,
-        system,
-        reference: t.reference.as_deref(),
-    };
+    let made = made_of(r, &t, sys);
     let note = note_text(&t, r);
     let details = details_of(&t, sys.name()).to_string();
     let recorded = st.write_durable(|tx| {
@@ -356,6 +347,19 @@ fn record_made(
     Ok(Attempt::Made(t))
 }
 
+/// The record of a ticket `sys` made for `r` (the script's kept with no system).
+fn made_of<'a>(r: &'a Request, t: &'a Ticket, sys: &dyn System) -> state::Made<'a> {
+    state::Made {
+        evid: &r.ev.evid,
+        count: r.ev.count.unwrap_or(0),
+        ticket: &t.id,
+        customer: &r.customer.id,
+        queue: &r.customer.queue,
+        system: (sys.name() != "script").then(|| sys.name()),
+        reference: t.reference.as_deref(),
+    }
+}
+
 /// How long a ticket made again after a lookup found nothing is searched for a twin: a
 /// search lagging longer than this is an index that is broken, not slow.
 pub const TWIN_SEARCH: f64 = 3600.0;
@@ -372,15 +376,7 @@ pub fn record_twins(
 ) -> Result<usize, StateError> {
     let mut new = 0;
     for t in twins {
-        let made = state::Made {
-            evid: &r.ev.evid,
-            count: r.ev.count.unwrap_or(0),
-            ticket: &t.id,
-            customer: &r.customer.id,
-            queue: &r.customer.queue,
-            system: Some(sys.name()),
-            reference: t.reference.as_deref(),
-        };
+        let made = made_of(r, t, sys);
         let now = crate::time::now();
         if st.write_durable(|tx| state::twin_found(tx, &made, now))? {
             new += 1;
