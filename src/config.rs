@@ -193,7 +193,11 @@ pub struct Config {
     pub ticketscript: Option<PathBuf>,
     pub clearscript: Option<PathBuf>,
     pub autocleartime: u64,
+    /// The SQLite DB, or with `statedb_mysql` the prefix of this host's own files (the
+    /// journal).
     pub statedb: PathBuf,
+    /// `statedb: mysql://...`: the shared MariaDB/MySQL state DB.
+    pub statedb_mysql: Option<crate::state::mysql::Target>,
     pub logfile: LogTarget,
     pub syslog: Option<String>,
     pub scripttimeout: Duration,
@@ -461,13 +465,44 @@ impl<'a> Reader<'a> {
 
     /// Relative paths are taken from the config file's folder: zenactiond's working
     /// directory is nothing a config should depend on.
+    /// `statedb: mysql://...` with its `statedbpasswordfile` (required: the URL never
+    /// holds the password).
+    fn mysql_target(&mut self, g: &RawSection, line: usize) -> Option<crate::state::mysql::Target> {
+        let (url, _) = self.get(g, "statedb")?;
+        let url = String::from_utf8_lossy(&url).into_owned();
+        let target = crate::state::mysql::Target::parse(&url, String::new())
+            .map_err(|why| self.err(g, "statedb", Some(line), why))
+            .ok();
+        let password = match self.path(g, "statedbpasswordfile") {
+            Some(p) => read_secret_file(self, g, "statedbpasswordfile", &p),
+            None => {
+                self.err(
+                    g,
+                    "statedbpasswordfile",
+                    None,
+                    "must name the file holding the password of the statedb's user \
+                     (statedb is a mysql:// URL)"
+                        .into(),
+                );
+                None
+            }
+        };
+        let mut target = target?;
+        target.password = password?;
+        Some(target)
+    }
+
     fn resolve(&self, v: Vec<u8>) -> PathBuf {
         use std::os::unix::ffi::OsStringExt;
         let p = PathBuf::from(std::ffi::OsString::from_vec(v));
         if p.is_absolute() {
             p
         } else {
-            self.file.parent().unwrap_or(Path::new(".")).join(p)
+            self.file
+                .parent()
+                .filter(|d| !d.as_os_str().is_empty())
+                .unwrap_or(Path::new("."))
+                .join(p)
         }
     }
 }
@@ -497,21 +532,34 @@ impl Reader<'_> {
         let url = self
             .get(g, "statedb")
             .and_then(|(v, line)| url_scheme(&v).map(|s| (s, line)));
+        let mut statedb_mysql = None;
         let statedb = match (url, self.path(g, "statedb")) {
             (Some((scheme, line)), _) => {
                 // Not a path: taken as one it would be a SQLite file named `mysql:` in
                 // the config's folder, and nothing would say so.
-                let why = match scheme.to_ascii_lowercase().as_str() {
-                    "mysql" | "mariadb" => format!(
-                        "{scheme}:// (a MariaDB/MySQL state DB) is not available in this version \
-                         of zenticket-hook: give a path (SQLite, the embedded state DB)"
+                match scheme.to_ascii_lowercase().as_str() {
+                    "mysql" | "mariadb" => {
+                        statedb_mysql = self.mysql_target(g, line);
+                    }
+                    _ => self.err(
+                        g,
+                        "statedb",
+                        Some(line),
+                        format!(
+                            "{scheme}:// is not a state DB this tool knows: give a path \
+                             (SQLite) or mysql://USER@HOST:PORT/DATABASE (MariaDB/MySQL)"
+                        ),
                     ),
-                    _ => format!(
-                        "{scheme}:// is not a state DB this tool knows: give a path (SQLite)"
-                    ),
-                };
-                self.err(g, "statedb", Some(line), why);
-                PathBuf::new()
+                }
+                // What stays on this host (the journal of a ticket the database would not
+                // take) goes beside where the SQLite DB would be.
+                match (zenhome, &statedb_mysql) {
+                    (Some(z), Some(t)) => z.join(format!("var/zenticket-{}", t.database)),
+                    (None, Some(t)) => {
+                        self.resolve(format!("zenticket-{}", t.database).into_bytes())
+                    }
+                    _ => PathBuf::new(),
+                }
             }
             (None, Some(p)) => p,
             (None, None) => match zenhome {
@@ -523,6 +571,14 @@ impl Reader<'_> {
                 }
             },
         };
+        if statedb_mysql.is_none() {
+            if let Some((_, line)) = self.get(g, "statedbpasswordfile") {
+                warnings.push(format!(
+                    "{}:{line}: [GENERAL] statedbpasswordfile: ignored: statedb is not a mysql:// URL",
+                    self.file.display()
+                ));
+            }
+        }
         let logfile = match self.get(g, "logfile") {
             Some((v, _)) if v == b"-" => LogTarget::Stderr,
             Some((v, _)) if !v.is_empty() => LogTarget::File(self.resolve(v)),
@@ -608,6 +664,7 @@ impl Reader<'_> {
             clearscript,
             autocleartime,
             statedb,
+            statedb_mysql,
             logfile,
             syslog,
             scripttimeout,
@@ -720,6 +777,17 @@ impl Reader<'_> {
 }
 
 impl Config {
+    /// Where the state DB is (SQLite, or the shared MariaDB/MySQL one).
+    pub fn store(&self) -> crate::state::Store {
+        match &self.statedb_mysql {
+            Some(target) => crate::state::Store::Mysql {
+                target: target.clone(),
+                local: self.statedb.clone(),
+            },
+            None => crate::state::Store::Sqlite(self.statedb.clone()),
+        }
+    }
+
     /// Reads and checks the whole file. Every problem is reported, not just the first.
     pub fn load(file: &Path, env_zenhome: Option<PathBuf>) -> Result<Config, ConfigErrors> {
         let whole = |msg: String| {
@@ -840,7 +908,10 @@ impl Config {
             if p.is_absolute() {
                 p
             } else {
-                file.parent().unwrap_or(Path::new(".")).join(p)
+                file.parent()
+                    .filter(|d| !d.as_os_str().is_empty())
+                    .unwrap_or(Path::new("."))
+                    .join(p)
             }
         };
         let statedb = match value(b"statedb") {

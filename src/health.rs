@@ -100,7 +100,7 @@ pub fn steps(holds: bool, started_untold: bool, raised: bool) -> Vec<bool> {
 
 /// The health as the state DB has it now.
 pub fn read(st: &State, now: f64) -> Result<Health, StateError> {
-    st.read(|c| state::health(c, now - RECENT))
+    st.health(now - RECENT)
 }
 
 /// Raises and clears the tool's events as the conditions start and end. Without
@@ -174,7 +174,7 @@ pub fn status(
     use crate::run::Failure;
     let cfg = g.load_config()?;
     let now = crate::time::now();
-    let read = State::open_read(&cfg.statedb).and_then(|st| match st {
+    let read = State::open_read_store(&cfg.store()).and_then(|st| match st {
         Some(st) => read(&st, now),
         None => Ok(Health::default()),
     });
@@ -190,15 +190,29 @@ pub fn status(
         Err(e) => return Err(Failure::retry(e.to_string())),
     };
     let (code, line) = nagios_line(&h, now);
+    let store = cfg.store();
+    let mut value = json(&h, now);
+    value["statedb"] =
+        json!({"backend": backend(&store), "name": store.name().display().to_string()});
     if nagios {
-        return Ok((code, line, json(&h, now)));
+        // The backend before the perfdata: which DB a CRITICAL is about, at a glance.
+        let line = match line.split_once(" | ") {
+            Some((words, perf)) => format!("{words} [{}] | {perf}", backend(&store)),
+            None => line,
+        };
+        return Ok((code, line, value));
     }
     let failing = crate::work::system_words(&cfg);
-    Ok((
-        0,
-        text(&h, now, &failing).trim_end().to_string(),
-        json(&h, now),
-    ))
+    let text = text(&h, now, &failing);
+    Ok((0, format!("{text}state DB: {}", store.describe()), value))
+}
+
+/// The backend's short name, as `status --nagios` and `--json` give it.
+fn backend(store: &crate::state::Store) -> &'static str {
+    match store {
+        crate::state::Store::Sqlite(_) => "SQLite",
+        crate::state::Store::Mysql { .. } => "MariaDB",
+    }
 }
 
 /// Nagios plugin status: 0 OK, 1 WARNING, 2 CRITICAL, and the words for the line.

@@ -228,9 +228,9 @@ impl Hook<'_> {
     /// created or written).
     fn state(&self, evid: &str) -> Result<State, StateError> {
         if self.dry_run {
-            State::scratch(&self.cfg.statedb, evid)
+            State::scratch(&self.cfg.store(), evid)
         } else {
-            State::open(&self.cfg.statedb)
+            State::open_store(&self.cfg.store())
         }
     }
 

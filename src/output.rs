@@ -165,8 +165,19 @@ pub fn check_config_cmd(g: &crate::run::Global) -> Result<(), crate::run::Failur
             bad.join("; ")
         )));
     }
+    // A shared DB that cannot be reached or refuses the login stops every hook: say so now.
+    if cfg.statedb_mysql.is_some() {
+        if let Err(e) = crate::state::State::open_read_store(&cfg.store()) {
+            return Err(crate::run::Failure::usage(e.to_string()));
+        }
+    }
     // Every mode that writes refuses this DB: say so now, not at the first event.
-    if let Some(why) = crate::netfs::refusal(&cfg.statedb) {
+    if let Some(why) = cfg
+        .statedb_mysql
+        .is_none()
+        .then(|| crate::netfs::refusal(&cfg.statedb))
+        .flatten()
+    {
         return Err(crate::run::Failure::usage(format!(
             "state DB {}: {why}",
             cfg.statedb.display()
@@ -207,7 +218,7 @@ pub fn state_cmd(
 ) -> Result<(), crate::run::Failure> {
     use crate::run::Failure;
     let cfg = g.load_config()?;
-    let rows = crate::state::list(&cfg.statedb, evid, given_up)
+    let rows = crate::state::list(&cfg.store(), evid, given_up)
         .map_err(|e| Failure::retry(e.to_string()))?
         .ok_or_else(|| {
             Failure::usage(format!(
@@ -250,7 +261,19 @@ pub fn check_config(out: &mut dyn Write, cfg: &Config, json: bool) -> std::io::R
     )?;
     let zenhome = cfg.zenhome.as_ref().map(|z| z.display().to_string());
     writeln!(out, "zenhome      {}", or(zenhome, "(unknown)"))?;
-    writeln!(out, "statedb      {}", cfg.statedb.display())?;
+    match &cfg.statedb_mysql {
+        None => writeln!(
+            out,
+            "statedb      {} (SQLite: one host)",
+            cfg.statedb.display()
+        )?,
+        Some(t) => writeln!(
+            out,
+            "statedb      {} (MariaDB/MySQL: shared by every host; this host's journal {}.journal)",
+            t.url(),
+            cfg.statedb.display()
+        )?,
+    }
     let id = installation(cfg);
     writeln!(
         out,
@@ -327,7 +350,7 @@ fn system_bodies(out: &mut dyn Write, cfg: &Config) -> std::io::Result<()> {
 
 /// This installation's id, from the state DB when there is one ("" before).
 fn installation(cfg: &Config) -> String {
-    crate::state::State::open_read(&cfg.statedb)
+    crate::state::State::open_read_store(&cfg.store())
         .ok()
         .flatten()
         .and_then(|st| st.read(crate::state::installation).ok())

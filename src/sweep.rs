@@ -17,7 +17,6 @@ use crate::state::{self, State, StateError};
 use crate::time::beyond;
 use crate::work::{Retrier, Tally};
 use crate::zenoss::{Client, Evids};
-use fs2::FileExt;
 use std::time::Instant;
 
 /// Audit records (tickets of events no longer open) are kept this long.
@@ -81,7 +80,7 @@ fn stray_events(cfg: &Config) -> Option<String> {
     }
     let st = State::open_read(&default).ok()??;
     let owed = st
-        .read(|c| c.query_row("SELECT count(*) FROM pending", [], |r| r.get::<_, i64>(0)))
+        .read(|c| c.scalar::<i64>("SELECT count(*) FROM pending", &[]))
         .ok()?;
     (owed > 0).then(|| {
         format!(
@@ -179,10 +178,10 @@ pub fn run_loop(
 }
 
 /// A dry run's view of the state DB: read-only when it exists, else an empty scratch DB.
-fn dry_run_state(path: &std::path::Path) -> Result<State, StateError> {
-    match State::open_read(path)? {
+fn dry_run_state(store: &state::Store) -> Result<State, StateError> {
+    match State::open_read_store(store)? {
         Some(st) => Ok(st),
-        None => State::scratch(path, ""),
+        None => State::scratch(store, ""),
     }
 }
 
@@ -201,22 +200,18 @@ pub fn run(cfg: &Config, zenoss: Option<&Client>, opts: Options) -> Result<Summa
     let started = Instant::now();
     // A dry run reads a scratch copy (nothing on disk is created or written) and needs no
     // turn: it changes nothing another sweep could trip over.
-    let (mut st, lock) = if dry_run {
-        (dry_run_state(&cfg.statedb)?, None)
+    let mut st = if dry_run {
+        dry_run_state(&cfg.store())?
     } else {
-        let st = State::open(&cfg.statedb)?;
-        let lock = state::lock_file(&cfg.statedb, ".sweep").map_err(|e| {
-            let what = format!("cannot open the sweep lock {}.sweep", cfg.statedb.display());
-            StateError::new(&cfg.statedb, state::io_words(&what, &e))
-        })?;
-        if lock.try_lock_exclusive().is_err() {
+        let mut st = State::open_store(&cfg.store())?;
+        if !st.sweep_turn()? {
             return Ok(Summary {
                 skipped: true,
                 dry_run,
                 ..Summary::default()
             });
         }
-        (st, Some(lock))
+        st
     };
     let mut retrier = Retrier {
         cfg,
@@ -312,7 +307,7 @@ pub fn run(cfg: &Config, zenoss: Option<&Client>, opts: Options) -> Result<Summa
             .st
             .write(|tx| state::set_meta(tx, "last_sweep", &line, at))?;
     }
-    drop(lock);
+    // The sweep's turn is held by its state DB until here.
     Ok(sweep.sum)
 }
 

@@ -736,7 +736,7 @@ pub fn requeue(g: &crate::run::Global, evid: Option<&str>) -> Result<String, cra
     if g.dry_run {
         return Ok("requeue: dry run, nothing changed".into());
     }
-    let mut st = State::open(&cfg.statedb).map_err(|e| Failure::retry(e.to_string()))?;
+    let mut st = State::open_store(&cfg.store()).map_err(|e| Failure::retry(e.to_string()))?;
     let now = crate::time::now();
     let n = st
         .write(|tx| state::requeue(tx, evid, now))
@@ -934,7 +934,7 @@ impl Retrier<'_> {
                     let queue = &queue;
                     let me = format!("{} lane {i}", self.me);
                     scope.spawn(move || {
-                        let mut st = State::open(&cfg.statedb)?;
+                        let mut st = State::open_store(&cfg.store())?;
                         let mut lane = Retrier {
                             cfg,
                             zenoss,
@@ -1317,9 +1317,9 @@ impl Retrier<'_> {
         let (me, h) = (self.me.clone(), self.horizon());
         let claimed: Vec<Due> = self.st.write(|tx| {
             let mut claimed = Vec::new();
-            for d in rows {
+            for d in &rows {
                 if state::claim(tx, &d.key, &me, &h)? {
-                    claimed.push(d);
+                    claimed.push(d.clone());
                 }
             }
             Ok(claimed)

@@ -4,10 +4,11 @@
 //! (nothing can have been made) or lost after (the request may have landed).
 
 use crate::config::system::{SystemAuth, SystemConfig};
+use crate::state::Store;
 use fs2::FileExt;
 use std::fs::File;
 use std::io::Read;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -45,29 +46,53 @@ pub fn wait_for_slots() {
 const SLOT_WAIT: Duration = Duration::from_secs(30);
 
 /// At most `n` requests to one system at once across every process: `n` lock files beside
-/// the state DB (`<statedb>.<system>.slotN`), one held (flock) per request in flight.
+/// a SQLite state DB (`<statedb>.<system>.slotN`), one held (flock) per request in flight;
+/// with a MariaDB/MySQL state DB, `n` named locks there, shared by every host.
 struct Cap {
-    prefix: PathBuf,
+    store: Store,
+    system: &'static str,
     n: u32,
 }
 
+/// A slot held: released when dropped (or when the process dies).
+enum Slot {
+    File(#[allow(dead_code)] File),
+    Db(#[allow(dead_code)] mysql::Conn),
+}
+
 impl Cap {
-    fn take(&self, system: &str) -> Result<File, Lost> {
+    fn try_take(&self) -> Result<Option<Slot>, Lost> {
+        match &self.store {
+            Store::Sqlite(statedb) => {
+                for i in 0..self.n {
+                    let mut p = statedb.as_os_str().to_owned();
+                    p.push(format!(".{}.slot{i}", self.system));
+                    let f = crate::state::lock_file(Path::new(&p), "")
+                        .map_err(|e| Lost::NotSent(format!("maxconcurrent slot: {e}")))?;
+                    if f.try_lock_exclusive().is_ok() {
+                        return Ok(Some(Slot::File(f)));
+                    }
+                }
+                Ok(None)
+            }
+            Store::Mysql { target, .. } => {
+                crate::state::mysql::take_slot(target, self.system, self.n)
+                    .map(|c| c.map(Slot::Db))
+                    .map_err(|e| Lost::NotSent(format!("maxconcurrent slot: {e}")))
+            }
+        }
+    }
+
+    fn take(&self) -> Result<Slot, Lost> {
         let started = Instant::now();
         loop {
-            for i in 0..self.n {
-                let mut p = self.prefix.clone().into_os_string();
-                p.push(format!(".slot{i}"));
-                let f = crate::state::lock_file(Path::new(&p), "")
-                    .map_err(|e| Lost::NotSent(format!("maxconcurrent slot: {e}")))?;
-                if f.try_lock_exclusive().is_ok() {
-                    return Ok(f);
-                }
+            if let Some(slot) = self.try_take()? {
+                return Ok(slot);
             }
             if !WAIT_FOR_SLOT.load(Ordering::SeqCst) || started.elapsed() > SLOT_WAIT {
                 return Err(Lost::Busy(format!(
-                    "{} requests to {system} are in flight already (maxconcurrent)",
-                    self.n
+                    "{} requests to {} are in flight already (maxconcurrent)",
+                    self.n, self.system
                 )));
             }
             std::thread::sleep(Duration::from_millis(5));
@@ -86,8 +111,9 @@ pub struct Http {
 const MAX_REPLY: u64 = 8 << 20;
 
 impl Http {
-    /// The client for one system; `statedb`: where the `maxconcurrent` slots live.
-    pub fn new(cfg: &SystemConfig, statedb: &Path) -> Result<Http, String> {
+    /// The client for one system; `store`: the state DB, where the `maxconcurrent` slots
+    /// live.
+    pub fn new(cfg: &SystemConfig, store: &Store) -> Result<Http, String> {
         let timeout = cfg.timeout;
         let mut b = ureq::AgentBuilder::new()
             .timeout(cfg.timeout)
@@ -123,13 +149,10 @@ impl Http {
                 cfg.cafile.as_deref(),
             )?));
         }
-        let cap = (cfg.maxconcurrent > 0).then(|| {
-            let mut p = statedb.as_os_str().to_owned();
-            p.push(format!(".{}", cfg.kind.name()));
-            Cap {
-                prefix: PathBuf::from(p),
-                n: cfg.maxconcurrent,
-            }
+        let cap = (cfg.maxconcurrent > 0).then(|| Cap {
+            store: store.clone(),
+            system: cfg.kind.name(),
+            n: cfg.maxconcurrent,
         });
         Ok(Http {
             agent: b.build(),
@@ -181,7 +204,7 @@ impl Http {
         }
         // Held until the answer is read: the cap counts requests in flight.
         let _slot = match &self.cap {
-            Some(cap) => Some(cap.take(self.name)?),
+            Some(cap) => Some(cap.take()?),
             None => None,
         };
         let sent = match body {

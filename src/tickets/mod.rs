@@ -166,7 +166,7 @@ pub fn for_config(cfg: &Config) -> Result<Box<dyn System + '_>, String> {
     let Some(sc) = &cfg.system else {
         return Ok(Box::new(script::Script::new(cfg)));
     };
-    let http = http::Http::new(sc, &cfg.statedb)?;
+    let http = http::Http::new(sc, &cfg.store())?;
     Ok(match sc.kind {
         Kind::ServiceNow => Box::new(servicenow::ServiceNow { cfg: sc, http }),
         Kind::Webhook => Box::new(webhook::Webhook { cfg: sc, http }),

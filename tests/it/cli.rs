@@ -221,7 +221,7 @@ fn check_config_prints_the_routing_table() {
             "config {dir}/etc/zenticket.conf: OK\n\
              ticketscript {dir}/create_ticket.pl\n\
              zenhome      {dir}\n\
-             statedb      {dir}/var/zenticket.db\n\
+             statedb      {dir}/var/zenticket.db (SQLite: one host)\n\
              installation (made with the state DB, by the first hook) (in every key a ticket \
              system sees; kept in the state DB)\n\
              cycletime    30s (the zenticket daemon's period: `sweep --every`)\n\

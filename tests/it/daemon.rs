@@ -368,8 +368,9 @@ fn the_control_center_service_matches_what_the_pack_installs() {
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
-        stdout.contains(&format!("statedb      {volume}/zenticket/zenticket.db\n"))
-            && stdout.contains(&format!("logfile      {volume}/zenticket/zenticket.log\n")),
+        stdout.contains(&format!(
+            "statedb      {volume}/zenticket/zenticket.db (SQLite: one host)\n"
+        )) && stdout.contains(&format!("logfile      {volume}/zenticket/zenticket.log\n")),
         "{stdout}"
     );
     // What install() places: bin/zenticket-hook and etc/zenticket.conf under ZENHOME.
@@ -500,7 +501,9 @@ fn on_control_center_every_process_that_acts_has_one_state_db() {
         .unwrap();
     let text = String::from_utf8_lossy(&check.stdout);
     assert!(
-        text.contains(&format!("statedb      {h}/zenticket.db\n")),
+        text.contains(&format!(
+            "statedb      {h}/zenticket.db (SQLite: one host)\n"
+        )),
         "{text}"
     );
     assert!(

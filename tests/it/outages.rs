@@ -269,7 +269,7 @@ fn status_nagios_reads_as_zenoss_nagios_parser_reads_it() {
         .split_once('|')
         .expect("a perfdata part");
     assert_eq!(
-        text, "OK - 1 owed, breaker closed ",
+        text, "OK - 1 owed, breaker closed [SQLite] ",
         "the acknowledgement, with no [ZENOSS]"
     );
     let re = regex::Regex::new(r"(([^ =']+|'([^']+)')=([-0-9.eE]+)\S*)").unwrap();
@@ -293,7 +293,7 @@ fn status_nagios_reads_as_zenoss_nagios_parser_reads_it() {
     out.status(1);
     // The ticket, and nag-1's acknowledgement that nothing (no [ZENOSS]) could deliver.
     assert!(
-        out.stdout.starts_with("WARNING - 2 given up in 24 h | "),
+        out.stdout.starts_with("WARNING - 2 given up in 24 h [SQLite] | "),
         "{}",
         out.stdout
     );

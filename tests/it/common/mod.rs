@@ -406,6 +406,15 @@ impl Output {
         self
     }
 
+    pub fn stderr_lacks(&self, text: &str) -> &Output {
+        assert!(
+            !self.stderr.contains(text),
+            "stderr has {text:?}:\n{}",
+            self.stderr
+        );
+        self
+    }
+
     pub fn log_has(&self, text: &str) -> &Output {
         assert!(
             self.log().contains(text),

@@ -7,120 +7,18 @@
 //! wakes the next one the moment the lock is free, where SQLite's own busy handler would
 //! sleep and poll; no lock is ever held while a script runs or Zenoss is called.
 
-use fs2::FileExt;
-use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSqlOutput, ValueRef};
-use rusqlite::{params, Connection, OptionalExtension, ToSql, Transaction, TransactionBehavior};
+pub mod mysql;
+pub mod sql;
+pub mod sqlite;
+
+use crate::vals;
+use sql::{DbError, Dialect, Sql, Value};
 use std::fmt;
 use std::fs::{File, OpenOptions};
-use std::os::unix::fs::{FileExt as _, MetadataExt, OpenOptionsExt};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
-/// Schema migrations, in order; `PRAGMA user_version` says how many are applied.
-const MIGRATIONS: &[&str] = &[
-    // 1: the first schema.
-    "CREATE TABLE events(
-        evid TEXT PRIMARY KEY,
-        count INTEGER NOT NULL,
-        event_state INTEGER,
-        customer BLOB,
-        queue BLOB,
-        last_time REAL,
-        cleared INTEGER NOT NULL DEFAULT 0,
-        created REAL NOT NULL,
-        updated REAL NOT NULL
-    ) WITHOUT ROWID;
-    CREATE TABLE tickets(
-        evid TEXT NOT NULL,
-        count INTEGER NOT NULL,
-        ticket INTEGER NOT NULL,
-        customer BLOB,
-        queue BLOB,
-        created REAL NOT NULL,
-        PRIMARY KEY(evid, count)
-    ) WITHOUT ROWID;
-    CREATE TABLE pending(
-        evid TEXT NOT NULL,
-        what TEXT NOT NULL,
-        count INTEGER NOT NULL,
-        event BLOB,
-        attempts INTEGER NOT NULL DEFAULT 0,
-        last_error TEXT,
-        next_try REAL NOT NULL,
-        claimed_by TEXT,
-        claimed_at REAL,
-        created REAL NOT NULL,
-        PRIMARY KEY(evid, what, count)
-    ) WITHOUT ROWID;
-    CREATE INDEX pending_next_try ON pending(next_try);",
-    // 2: given-up work is kept (with when and why) instead of deleted; `meta` holds the
-    // breaker, the last sweep and which alerts Zenoss has been sent.
-    "ALTER TABLE pending ADD COLUMN given_up REAL;
-    ALTER TABLE pending ADD COLUMN given_up_reason TEXT;
-    CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL, at REAL NOT NULL) WITHOUT ROWID;",
-    // 3: a row is pruned only after two complete reads of the console missed its event
-    // (`missing_since`: the first); ticket numbers are kept per (evid, count), never
-    // replaced: a second number for one count is kept beside the first.
-    "ALTER TABLE events ADD COLUMN missing_since REAL;
-    CREATE TABLE tickets3(
-        evid TEXT NOT NULL,
-        count INTEGER NOT NULL,
-        ticket INTEGER NOT NULL,
-        customer BLOB,
-        queue BLOB,
-        created REAL NOT NULL,
-        PRIMARY KEY(evid, count, ticket)
-    ) WITHOUT ROWID;
-    INSERT INTO tickets3 SELECT evid, count, ticket, customer, queue, created FROM tickets;
-    DROP TABLE tickets;
-    ALTER TABLE tickets3 RENAME TO tickets;",
-    // 4: ticket ids are text (a script's number of any length, a ticket system's id),
-    // every stored number kept. A clear owed is keyed by the count its ticket was made for
-    // (it was keyed by the ticket number).
-    "UPDATE pending SET count = coalesce(
-        (SELECT max(t.count) FROM tickets t WHERE t.evid = pending.evid AND t.ticket = pending.count),
-        count) WHERE what = 'clear';
-    CREATE TABLE tickets4(
-        evid TEXT NOT NULL,
-        count INTEGER NOT NULL,
-        ticket TEXT NOT NULL,
-        customer BLOB,
-        queue BLOB,
-        created REAL NOT NULL,
-        PRIMARY KEY(evid, count, ticket)
-    ) WITHOUT ROWID;
-    INSERT INTO tickets4 SELECT evid, count, CAST(ticket AS TEXT), customer, queue, created FROM tickets;
-    DROP TABLE tickets;
-    ALTER TABLE tickets4 RENAME TO tickets;",
-    // 5: ticket systems. `sent_at`: a create was sent and no answer read since (the next
-    // attempt looks the ticket up first); a ticket's system (NULL: the script) and its
-    // internal id there (ServiceNow's sys_id).
-    "ALTER TABLE pending ADD COLUMN sent_at REAL;
-    ALTER TABLE tickets ADD COLUMN system TEXT;
-    ALTER TABLE tickets ADD COLUMN ref TEXT;",
-    // 6: when a sweep saw the ticket resolved or closed in its system (and acted on the
-    // event): never acted on twice.
-    "ALTER TABLE tickets ADD COLUMN closed_at REAL;",
-    // 7: when a failed attempt set the next try (`tried_at`): a stamp later than now was
-    // written by a clock that has since stepped back, whatever the wait; and the wait a
-    // ticket system asked for (`asked_until`), shown by `state` and `status`.
-    "ALTER TABLE pending ADD COLUMN tried_at REAL;
-    ALTER TABLE pending ADD COLUMN asked_until REAL;",
-    // 8: the installation's own id, folded into every idempotency key (two Zenoss hosts,
-    // a clone, sharing a ticket system must never adopt each other's tickets); work owed
-    // before it keeps the key it was first tried with (`legacy_key`), or a lost create
-    // would be made again under a new key.
-    "ALTER TABLE pending ADD COLUMN legacy_key INTEGER NOT NULL DEFAULT 0;
-    UPDATE pending SET legacy_key = 1;
-    INSERT OR IGNORE INTO meta(key, value, at)
-        VALUES ('installation', lower(hex(randomblob(8))), CAST(strftime('%s', 'now') AS REAL));",
-    // 9: a second ticket found carrying the key of one already recorded (a search that
-    // lagged beyond `lookupgrace`), kept beside it as its `twin`; and until when a ticket
-    // made after a lookup found nothing is searched for such a twin.
-    "ALTER TABLE tickets ADD COLUMN twin INTEGER NOT NULL DEFAULT 0;
-    ALTER TABLE tickets ADD COLUMN check_twins_until REAL;
-    CREATE INDEX tickets_twin_checks ON tickets(check_twins_until)
-        WHERE check_twins_until IS NOT NULL;",
-];
+type DbResult<T> = sql::Result<T>;
 
 /// A state DB failure, naming the DB. Built from a `rusqlite::Error` (or any message)
 /// with `StateError::at(path)`, so no caller assembles one by hand.
@@ -208,16 +106,15 @@ impl fmt::Display for What {
     }
 }
 
-impl ToSql for What {
-    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
-        Ok(ToSqlOutput::from(self.as_str()))
+impl From<What> for Value {
+    fn from(w: What) -> Value {
+        Value::Text(w.as_str().to_string())
     }
 }
 
-impl FromSql for What {
-    fn column_result(v: ValueRef<'_>) -> FromSqlResult<Self> {
-        let s = v.as_str()?;
-        What::parse(s).ok_or_else(|| FromSqlError::Other(format!("unknown work {s:?}").into()))
+impl sql::FromValue for What {
+    fn from_value(v: &Value) -> Option<What> {
+        What::parse(&String::from_value(v)?)
     }
 }
 
@@ -260,13 +157,6 @@ pub struct EventRow<'a> {
     pub queue: Option<&'a [u8]>,
 }
 
-pub struct State {
-    pub path: PathBuf,
-    conn: Connection,
-    /// None when opened read-only.
-    lock: Option<File>,
-}
-
 /// The stored row of one evid.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Row {
@@ -297,52 +187,88 @@ pub struct PendingRow {
     pub asked_until: Option<f64>,
 }
 
+/// Where the state DB is: a SQLite file, or a MariaDB/MySQL database shared by several
+/// hosts (with a local prefix for what stays on this host: the journal).
+#[derive(Debug, Clone)]
+pub enum Store {
+    Sqlite(PathBuf),
+    Mysql {
+        target: mysql::Target,
+        local: PathBuf,
+    },
+}
+
+impl Store {
+    /// What messages call it: the SQLite file's path, or the URL (never the password).
+    pub fn name(&self) -> PathBuf {
+        match self {
+            Store::Sqlite(p) => p.clone(),
+            Store::Mysql { target, .. } => PathBuf::from(target.url()),
+        }
+    }
+
+    /// The prefix of this host's own files: the journal, and with SQLite its locks.
+    pub fn local(&self) -> &Path {
+        match self {
+            Store::Sqlite(p) | Store::Mysql { local: p, .. } => p,
+        }
+    }
+
+    /// The backend, as `state`, `status` and `check-config` name it.
+    pub fn describe(&self) -> String {
+        match self {
+            Store::Sqlite(p) => format!("SQLite {}", p.display()),
+            Store::Mysql { target, .. } => format!("MariaDB/MySQL {}", target.url()),
+        }
+    }
+}
+
+pub struct State {
+    /// What messages call the DB: its path, or its URL without the password.
+    pub path: PathBuf,
+    /// The prefix of this host's own files (`Store::local`).
+    pub local: PathBuf,
+    db: Box<dyn Backend>,
+}
+
+/// A state DB backend: runs reads and write transactions of the typed functions above
+/// (`Sql`), and knows its schema's version.
+pub trait Backend {
+    fn read(&self, f: &mut dyn FnMut(&dyn Sql) -> DbResult<()>) -> DbResult<()>;
+    /// One write transaction. `f` may run more than once: a backend retries a
+    /// transaction the server rolled back (a deadlock), so `f` must only write through
+    /// the `Sql` it is given.
+    fn write(&mut self, durable: bool, f: &mut dyn FnMut(&dyn Sql) -> DbResult<()>)
+        -> DbResult<()>;
+    fn version(&self) -> DbResult<i64>;
+    /// An error in the administrator's words.
+    fn words(&self, e: &DbError) -> String;
+    /// Takes the one-sweep-at-a-time turn without waiting; false when another holds it.
+    /// Held until the backend is dropped.
+    fn sweep_turn(&mut self) -> std::result::Result<bool, String>;
+}
+
+/// The schema version this binary writes.
+pub const SCHEMA: i64 = sqlite::MIGRATIONS.len() as i64;
+
 impl State {
-    /// Opens (creating if need be) the state DB for reading and writing, and records any
-    /// ticket left in the journal by a run that could not write. Refuses a path that is a
-    /// symlink or that group or others may write (the hook runs as the zenoss user and must
-    /// not be steered), a DB written by a newer version, and one on a network filesystem
-    /// (`netfs`).
+    /// Opens (creating if need be) the SQLite state DB at `path` for reading and writing.
     pub fn open(path: &Path) -> Result<State> {
-        let err = StateError::at(path);
-        if let Some(why) = crate::netfs::refusal(path) {
-            return Err(err(why));
-        }
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            if !dir.exists() {
-                crate::owner::create_dirs(dir, 0o750).map_err(|e| {
-                    err(io_words(
-                        &format!("cannot create folder {}", dir.display()),
-                        &e,
-                    ))
-                })?;
-            }
-        }
-        check_folder(path)?;
-        let lock = lock_file(path, ".lock").map_err(|e| {
-            let lock = format!(
-                "cannot create or open its lock file {}.lock",
-                path.display()
-            );
-            err(io_words(&lock, &e))
-        })?;
-        if std::fs::symlink_metadata(path).is_err() {
-            create(path, &lock)?;
-        }
-        check_file(path)?;
-        let conn = Connection::open(path).map_err(|e| err(sql_words(path, &e)))?;
-        conn.busy_timeout(std::time::Duration::from_secs(30))
-            .map_err(|e| StateError::new(path, e))?;
-        for suffix in ["-wal", "-shm"] {
-            crate::owner::adopt_path(&sibling(path, suffix));
-        }
-        let mut state = State {
-            path: path.to_path_buf(),
-            conn,
-            lock: Some(lock),
+        State::open_store(&Store::Sqlite(path.to_path_buf()))
+    }
+
+    /// Opens (creating and migrating if need be) the state DB for reading and writing,
+    /// and records any ticket left in this host's journal by a run that could not write.
+    pub fn open_store(store: &Store) -> Result<State> {
+        let db: Box<dyn Backend> = match store {
+            Store::Sqlite(p) => Box::new(sqlite::Sqlite::open(p)?),
+            Store::Mysql { target, local } => Box::new(mysql::Mysql::open(target, local)?),
         };
-        let version = state.check_version()?;
-        state.migrate(version)?;
+        let mut state = State {
+            path: store.name(),
+            local: store.local().to_path_buf(),
+            db,
+        };
         journal::replay(&mut state)?;
         Ok(state)
     }
@@ -350,50 +276,37 @@ impl State {
     /// Opens an existing state DB only to read it (`state`, `--dry-run`): nothing is
     /// created, migrated or written. None when there is no DB.
     pub fn open_read(path: &Path) -> Result<Option<State>> {
-        let err = StateError::at(path);
-        if std::fs::symlink_metadata(path).is_err() {
-            return Ok(None);
-        }
-        check_file(path)?;
-        use rusqlite::OpenFlags;
-        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-        let conn = Connection::open_with_flags(path, flags)
-            .and_then(|c| {
-                c.query_row("PRAGMA user_version", [], |_| Ok(()))
-                    .map(|_| c)
-            })
-            .or_else(|e| {
-                // A WAL DB whose `-shm` is gone cannot be read where nothing can be
-                // written (a read-only mount); nobody can change it there either, so it is
-                // read as immutable.
-                let uri = format!("file:{}?immutable=1", uri_path(path));
-                Connection::open_with_flags(uri, flags | OpenFlags::SQLITE_OPEN_URI).map_err(|_| e)
-            })
-            .map_err(|e| err(sql_words(path, &e)))?;
-        conn.busy_timeout(std::time::Duration::from_secs(30))
-            .map_err(|e| StateError::new(path, e))?;
-        let state = State {
-            path: path.to_path_buf(),
-            conn,
-            lock: None,
+        State::open_read_store(&Store::Sqlite(path.to_path_buf()))
+    }
+
+    pub fn open_read_store(store: &Store) -> Result<Option<State>> {
+        let db: Box<dyn Backend> = match store {
+            Store::Sqlite(p) => match sqlite::Sqlite::open_read(p)? {
+                Some(db) => Box::new(db),
+                None => return Ok(None),
+            },
+            Store::Mysql { target, local } => match mysql::Mysql::open_read(target, local)? {
+                Some(db) => Box::new(db),
+                None => return Ok(None),
+            },
         };
-        state.check_version()?;
-        Ok(Some(state))
+        Ok(Some(State {
+            path: store.name(),
+            local: store.local().to_path_buf(),
+            db,
+        }))
     }
 
     /// The state of a dry run: the DB's row of one evid when there is a DB, in a scratch DB
     /// in memory, so that deciding runs the same code and nothing on disk is created or
     /// written.
-    pub fn scratch(path: &Path, evid: &str) -> Result<State> {
-        let err = |e: rusqlite::Error| StateError::new(path, e);
-        let conn = Connection::open_in_memory().map_err(err)?;
+    pub fn scratch(store: &Store, evid: &str) -> Result<State> {
         let mut st = State {
-            path: path.to_path_buf(),
-            conn,
-            lock: None,
+            path: store.name(),
+            local: store.local().to_path_buf(),
+            db: Box::new(sqlite::Sqlite::in_memory(&store.name())?),
         };
-        st.migrate(0)?;
-        if let Some(disk) = State::open_read(path)? {
+        if let Some(disk) = State::open_read_store(store)? {
             if let Some(r) = disk.row(evid)? {
                 let row = EventRow {
                     evid: &r.evid,
@@ -424,150 +337,91 @@ impl State {
         Ok(st)
     }
 
-    /// A DB whose schema is newer than this binary knows (after a downgrade) is refused
-    /// before anything runs: a changed table could make a ticket whose recording fails.
-    fn check_version(&self) -> Result<i64> {
-        let version: i64 = self
-            .conn
-            .query_row("PRAGMA user_version", [], |r| r.get(0))
-            .map_err(|e| self.err(sql_words(&self.path, &e)))?;
-        if version > MIGRATIONS.len() as i64 {
-            return Err(self.err(format!(
-                "was written by a newer zenticket-hook (schema {version}, this one knows {}); \
-                 upgrade zenticket-hook, or move the DB away",
-                MIGRATIONS.len()
-            )));
-        }
-        Ok(version)
-    }
-
     fn err(&self, e: impl fmt::Display) -> StateError {
         StateError::at(&self.path)(e)
     }
 
+    fn db_err(&self, e: DbError) -> StateError {
+        self.err(self.db.words(&e))
+    }
+
     /// Runs a read (one of this module's query functions) on the DB, its error naming
     /// the DB: `st.read(|c| state::due(c, now, stale))`.
-    pub fn read<T>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> Result<T> {
-        f(&self.conn).map_err(|e| self.err(e))
-    }
-
-    /// Brings the schema up to date from `version` (what `check_version` read).
-    fn migrate(&mut self, version: i64) -> Result<()> {
-        if version as usize >= MIGRATIONS.len() {
-            // Nothing to do: the common case costs one read and no lock.
-            return self.tune();
-        }
-        self.write(|tx| {
-            let version: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
-            for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
-                tx.execute_batch(sql)?;
-                tx.pragma_update(None, "user_version", (i + 1) as i64)?;
+    pub fn read<T>(&self, f: impl FnOnce(&dyn Sql) -> DbResult<T>) -> Result<T> {
+        let mut f = Some(f);
+        let mut out = None;
+        let r = self.db.read(&mut |c| {
+            if let Some(f) = f.take() {
+                out = Some(f(c)?);
             }
             Ok(())
-        })?;
-        // WAL persists in the file: readers (`state`) never block writers.
-        self.conn
-            .pragma_update(None, "journal_mode", "WAL")
-            .map_err(|e| self.err(e))?;
-        self.tune()
+        });
+        r.map_err(|e| self.db_err(e))?;
+        out.ok_or_else(|| self.err("a read was not run"))
     }
 
-    fn tune(&self) -> Result<()> {
-        // WAL with synchronous NORMAL: a commit survives the process being killed (the
-        // WAL is in the OS's hands) but is not waited onto the disk; the writes whose
-        // loss in a power cut would make a ticket twice use `write_durable`.
-        self.conn
-            .pragma_update(None, "synchronous", "NORMAL")
-            .map_err(|e| self.err(e))
-    }
-
-    /// Runs `f` in one write transaction under the state lock. Safe against any kill of
-    /// the process; a power cut may lose it (the count, a claim, a retry's bookkeeping:
-    /// at worst an attempt is repeated, with the same idempotency key).
-    pub fn write<T>(&mut self, f: impl FnOnce(&Transaction) -> rusqlite::Result<T>) -> Result<T> {
+    /// Runs `f` in one write transaction. Safe against any kill of the process; a power
+    /// cut may lose it with SQLite (the count, a claim, a retry's bookkeeping: at worst an
+    /// attempt is repeated, with the same idempotency key). `f` may run again when the
+    /// server rolled the transaction back (MariaDB's deadlock detection).
+    pub fn write<T>(&mut self, f: impl FnMut(&dyn Sql) -> DbResult<T>) -> Result<T> {
         self.write_with(false, f)
     }
 
     /// A write that must survive a power cut too: a ticket the script made (losing it
     /// would make the retry a second ticket), or an event recorded for `sweep` when
-    /// nothing else will bring it back. Waits for the disk (and takes every earlier
-    /// commit with it, the WAL being written in order).
-    pub fn write_durable<T>(
-        &mut self,
-        f: impl FnOnce(&Transaction) -> rusqlite::Result<T>,
-    ) -> Result<T> {
+    /// nothing else will bring it back.
+    pub fn write_durable<T>(&mut self, f: impl FnMut(&dyn Sql) -> DbResult<T>) -> Result<T> {
         self.write_with(true, f)
     }
 
     fn write_with<T>(
         &mut self,
         durable: bool,
-        f: impl FnOnce(&Transaction) -> rusqlite::Result<T>,
+        mut f: impl FnMut(&dyn Sql) -> DbResult<T>,
     ) -> Result<T> {
-        let path = self.path.clone();
-        let err = |msg: String| StateError {
-            path: path.clone(),
-            msg,
-        };
-        // Only a scratch DB in memory has no lock file; a DB opened read-only refuses the
-        // write itself.
-        if let Some(lock) = &self.lock {
-            lock.lock_exclusive()
-                .map_err(|e| err(format!("cannot lock: {e}")))?;
+        let mut out = None;
+        let r = self.db.write(durable, &mut |tx| {
+            out = Some(f(tx)?);
+            Ok(())
+        });
+        if let Err(e) = r {
+            return Err(self.db_err(e));
         }
-        let result = (|| {
-            if durable {
-                self.conn.pragma_update(None, "synchronous", "FULL")?;
-            }
-            let tx = self
-                .conn
-                .transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let v = f(&tx)?;
-            tx.commit()?;
-            Ok(v)
-        })();
-        if durable {
-            let _ = self.conn.pragma_update(None, "synchronous", "NORMAL");
-        }
-        if let Some(lock) = &self.lock {
-            let _ = FileExt::unlock(lock);
-        }
-        result.map_err(|e: rusqlite::Error| err(sql_words(&path, &e)))
+        out.ok_or_else(|| self.err("a write was not run"))
     }
 
-    pub fn conn(&self) -> &Connection {
-        &self.conn
+    /// Takes the one-sweep-at-a-time turn without waiting (false: another sweep has it),
+    /// held while this State lives.
+    pub fn sweep_turn(&mut self) -> Result<bool> {
+        self.db.sweep_turn().map_err(|e| self.err(e))
     }
 
     pub fn row(&self, evid: &str) -> Result<Option<Row>> {
-        row(&self.conn, evid).map_err(|e| self.err(e))
+        self.read(|c| row(c, evid))
     }
 
     pub fn rows(&self, evid: Option<&str>) -> Result<Vec<Row>> {
-        let mut out = Vec::new();
-        let sql = "SELECT evid, count, event_state, customer, queue, cleared, updated FROM events \
-                   WHERE ?1 IS NULL OR evid = ?1 ORDER BY updated, evid";
-        let mut stmt = self.conn.prepare(sql).map_err(|e| self.err(e))?;
-        let mapped = stmt.query_map([evid], map_row).map_err(|e| self.err(e))?;
-        for r in mapped {
-            out.push(r.map_err(|e| self.err(e))?);
-        }
-        Ok(out)
+        self.read(|c| {
+            all(
+                c.query(
+                    "SELECT evid, count, event_state, customer, queue, cleared, updated FROM events \
+                     WHERE ?1 IS NULL OR evid = ?1 ORDER BY updated, evid",
+                    vals![evid],
+                )?,
+                map_row,
+            )
+        })
     }
 
     pub fn tickets(&self, evid: &str) -> Result<Vec<Recorded>> {
         // `state` reads a DB it does not migrate: before schema 5 there is no system.
         let sql = if self.version()? >= 5 {
-            "SELECT CAST(ticket AS TEXT), system, ref FROM tickets WHERE evid = ?1 ORDER BY count, created"
+            "SELECT ticket, `system`, ref FROM tickets WHERE evid = ?1 ORDER BY count, created"
         } else {
-            "SELECT CAST(ticket AS TEXT), NULL, NULL FROM tickets WHERE evid = ?1 ORDER BY count, created"
+            "SELECT ticket, NULL, NULL FROM tickets WHERE evid = ?1 ORDER BY count, created"
         };
-        let mut stmt = self.conn.prepare_cached(sql).map_err(|e| self.err(e))?;
-        let v = stmt
-            .query_map([evid], recorded(0))
-            .and_then(|m| m.collect::<rusqlite::Result<Vec<Recorded>>>())
-            .map_err(|e| self.err(e))?;
-        Ok(v)
+        self.read(|c| all(c.query(sql, vals![evid])?, |r| recorded(r, 0)))
     }
 
     /// The ids of the evid's twin tickets (none before schema 9).
@@ -575,23 +429,26 @@ impl State {
         if self.version()? < 9 {
             return Ok(Vec::new());
         }
-        let mut stmt = self
-            .conn
-            .prepare_cached(
-                "SELECT CAST(ticket AS TEXT) FROM tickets WHERE evid = ?1 AND twin = 1 ORDER BY count, created",
+        self.read(|c| {
+            all(
+                c.query(
+                    "SELECT ticket FROM tickets WHERE evid = ?1 AND twin = 1 ORDER BY count, created",
+                    vals![evid],
+                )?,
+                |r| r.get(0),
             )
-            .map_err(|e| self.err(e))?;
-        let v = stmt
-            .query_map([evid], |r| r.get(0))
-            .and_then(|m| m.collect::<rusqlite::Result<Vec<String>>>())
-            .map_err(|e| self.err(e))?;
-        Ok(v)
+        })
     }
 
-    fn version(&self) -> Result<i64> {
-        self.conn
-            .query_row("PRAGMA user_version", [], |r| r.get(0))
-            .map_err(|e| self.err(e))
+    /// The schema version of the DB.
+    pub fn version(&self) -> Result<i64> {
+        self.db.version().map_err(|e| self.db_err(e))
+    }
+
+    /// What `status` counts (`since`: the start of the "given up lately" window).
+    pub fn health(&self, since: f64) -> Result<Health> {
+        let version = self.version()?;
+        self.read(|c| health(c, version, since))
     }
 
     pub fn pending(&self, evid: &str) -> Result<Vec<PendingRow>> {
@@ -605,12 +462,7 @@ impl State {
              created, given_up, given_up_reason, NULL \
              FROM pending WHERE evid = ?1 ORDER BY created, what, count"
         };
-        let mut stmt = self.conn.prepare_cached(sql).map_err(|e| self.err(e))?;
-        let v = stmt
-            .query_map([evid], map_pending)
-            .and_then(|m| m.collect::<rusqlite::Result<Vec<_>>>())
-            .map_err(|e| self.err(e))?;
-        Ok(v)
+        self.read(|c| all(c.query(sql, vals![evid])?, map_pending))
     }
 }
 
@@ -623,11 +475,15 @@ pub struct Listing {
     pub twins: Vec<String>,
 }
 
-/// What the state DB at `path` holds (of one evid, or all), or None when there is no DB
-/// yet: `state` must not create one.
-/// With `given_up_only`, only the rows that have given-up work.
-pub fn list(path: &Path, evid: Option<&str>, given_up_only: bool) -> Result<Option<Vec<Listing>>> {
-    let Some(st) = State::open_read(path)? else {
+/// What the state DB holds (of one evid, or all), or None when there is no DB yet:
+/// `state` must not create one. With `given_up_only`, only the rows that have given-up
+/// work.
+pub fn list(
+    store: &Store,
+    evid: Option<&str>,
+    given_up_only: bool,
+) -> Result<Option<Vec<Listing>>> {
+    let Some(st) = State::open_read_store(store)? else {
         return Ok(None);
     };
     let mut out = Vec::new();
@@ -648,19 +504,19 @@ pub fn list(path: &Path, evid: Option<&str>, given_up_only: bool) -> Result<Opti
     Ok(Some(out))
 }
 
-fn map_row(r: &rusqlite::Row) -> rusqlite::Result<Row> {
+fn map_row(r: &sql::Row) -> DbResult<Row> {
     Ok(Row {
         evid: r.get(0)?,
         count: r.get(1)?,
         event_state: r.get(2)?,
         customer: r.get(3)?,
         queue: r.get(4)?,
-        cleared: r.get::<_, i64>(5)? != 0,
+        cleared: r.get(5)?,
         updated: r.get(6)?,
     })
 }
 
-fn map_pending(r: &rusqlite::Row) -> rusqlite::Result<PendingRow> {
+fn map_pending(r: &sql::Row) -> DbResult<PendingRow> {
     Ok(PendingRow {
         evid: r.get(0)?,
         what: r.get(1)?,
@@ -677,135 +533,173 @@ fn map_pending(r: &rusqlite::Row) -> rusqlite::Result<PendingRow> {
     })
 }
 
-pub fn row(conn: &Connection, evid: &str) -> rusqlite::Result<Option<Row>> {
-    conn.query_row(
+/// Every row of a query, read by `f`.
+fn all<T>(rows: Vec<sql::Row>, f: impl Fn(&sql::Row) -> DbResult<T>) -> DbResult<Vec<T>> {
+    rows.iter().map(f).collect()
+}
+
+pub fn row(c: &dyn Sql, evid: &str) -> DbResult<Option<Row>> {
+    c.one(
         "SELECT evid, count, event_state, customer, queue, cleared, updated FROM events WHERE evid = ?1",
-        [evid],
-        map_row,
-    )
-    .optional()
+        vals![evid],
+    )?
+    .map(|r| map_row(&r))
+    .transpose()
 }
 
 /// Stores what is known of an evid; the count only ever rises.
-pub fn upsert_event(tx: &Transaction, e: &EventRow, now: f64) -> rusqlite::Result<()> {
-    tx.prepare_cached(
-        "INSERT INTO events(evid, count, event_state, customer, queue, last_time, created, updated)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)
-         ON CONFLICT(evid) DO UPDATE SET
-            count = max(count, excluded.count),
-            event_state = coalesce(excluded.event_state, event_state),
-            customer = coalesce(excluded.customer, customer),
-            queue = coalesce(excluded.queue, queue),
-            last_time = coalesce(excluded.last_time, last_time),
-            updated = excluded.updated",
-    )?
-    .execute(params![
-        e.evid,
-        e.count,
-        e.event_state,
-        e.customer,
-        e.queue,
-        e.last_time,
-        now
-    ])?;
+pub fn upsert_event(tx: &dyn Sql, e: &EventRow, now: f64) -> DbResult<()> {
+    let sql = match tx.dialect() {
+        Dialect::Sqlite => {
+            "INSERT INTO events(evid, count, event_state, customer, queue, last_time, created, updated)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)
+             ON CONFLICT(evid) DO UPDATE SET
+                count = max(count, excluded.count),
+                event_state = coalesce(excluded.event_state, event_state),
+                customer = coalesce(excluded.customer, customer),
+                queue = coalesce(excluded.queue, queue),
+                last_time = coalesce(excluded.last_time, last_time),
+                updated = excluded.updated"
+        }
+        // Each assignment reads its own column's old value: none reads one set before it.
+        Dialect::Mysql => {
+            "INSERT INTO events(evid, count, event_state, customer, queue, last_time, created, updated)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)
+             ON DUPLICATE KEY UPDATE
+                count = GREATEST(count, VALUES(count)),
+                event_state = coalesce(VALUES(event_state), event_state),
+                customer = coalesce(VALUES(customer), customer),
+                queue = coalesce(VALUES(queue), queue),
+                last_time = coalesce(VALUES(last_time), last_time),
+                updated = VALUES(updated)"
+        }
+    };
+    tx.exec(
+        sql,
+        vals![
+            e.evid,
+            e.count,
+            e.event_state,
+            e.customer,
+            e.queue,
+            e.last_time,
+            now
+        ],
+    )?;
     Ok(())
 }
 
-pub fn mark_cleared(
-    tx: &Transaction,
-    evid: &str,
-    state: Option<i64>,
-    now: f64,
-) -> rusqlite::Result<()> {
-    tx.execute(
+pub fn mark_cleared(tx: &dyn Sql, evid: &str, state: Option<i64>, now: f64) -> DbResult<()> {
+    tx.exec(
         "UPDATE events SET cleared = 1, event_state = coalesce(?2, event_state), updated = ?3 WHERE evid = ?1",
-        params![evid, state, now],
+        vals![evid, state, now],
     )?;
     Ok(())
 }
 
 /// Records owed work; a second record of the same work keeps the first claim.
-pub fn add_pending(tx: &Transaction, w: &NewWork, now: f64) -> rusqlite::Result<()> {
-    tx.prepare_cached(
-        "INSERT INTO pending(evid, what, count, event, attempts, last_error, next_try, claimed_by, claimed_at, created)
-         VALUES (?1, ?2, ?3, ?4, 0, ?5, ?6, ?7, CASE WHEN ?7 IS NULL THEN NULL ELSE ?6 END, ?6)
-         ON CONFLICT(evid, what, count) DO UPDATE SET
-            event = coalesce(excluded.event, event),
-            claimed_by = coalesce(claimed_by, excluded.claimed_by),
-            claimed_at = coalesce(claimed_at, excluded.claimed_at),
-            last_error = coalesce(excluded.last_error, last_error)",
-    )?
-    .execute(params![
-        w.key.evid,
-        w.key.what,
-        w.key.count,
-        w.event,
-        w.note,
-        now,
-        w.claimed_by
-    ])?;
+pub fn add_pending(tx: &dyn Sql, w: &NewWork, now: f64) -> DbResult<()> {
+    let sql = match tx.dialect() {
+        Dialect::Sqlite => {
+            "INSERT INTO pending(evid, what, count, event, attempts, last_error, next_try, claimed_by, claimed_at, created)
+             VALUES (?1, ?2, ?3, ?4, 0, ?5, ?6, ?7, CASE WHEN ?7 IS NULL THEN NULL ELSE ?6 END, ?6)
+             ON CONFLICT(evid, what, count) DO UPDATE SET
+                event = coalesce(excluded.event, event),
+                claimed_by = coalesce(claimed_by, excluded.claimed_by),
+                claimed_at = coalesce(claimed_at, excluded.claimed_at),
+                last_error = coalesce(excluded.last_error, last_error)"
+        }
+        Dialect::Mysql => {
+            "INSERT INTO pending(evid, what, count, event, attempts, last_error, next_try, claimed_by, claimed_at, created)
+             VALUES (?1, ?2, ?3, ?4, 0, ?5, ?6, ?7, CASE WHEN ?7 IS NULL THEN NULL ELSE ?6 END, ?6)
+             ON DUPLICATE KEY UPDATE
+                event = coalesce(VALUES(event), event),
+                claimed_by = coalesce(claimed_by, VALUES(claimed_by)),
+                claimed_at = coalesce(claimed_at, VALUES(claimed_at)),
+                last_error = coalesce(VALUES(last_error), last_error)"
+        }
+    };
+    tx.exec(
+        sql,
+        vals![
+            w.key.evid.as_str(),
+            w.key.what,
+            w.key.count,
+            w.event,
+            w.note,
+            now,
+            w.claimed_by
+        ],
+    )?;
     Ok(())
 }
 
 /// The owed work is done (or given up): forget it.
-pub fn done(tx: &Transaction, k: &WorkKey) -> rusqlite::Result<()> {
-    tx.prepare_cached("DELETE FROM pending WHERE evid = ?1 AND what = ?2 AND count = ?3")?
-        .execute(params![k.evid, k.what, k.count])?;
+pub fn done(tx: &dyn Sql, k: &WorkKey) -> DbResult<()> {
+    tx.exec(
+        "DELETE FROM pending WHERE evid = ?1 AND what = ?2 AND count = ?3",
+        vals![&k.evid, k.what, k.count],
+    )?;
     Ok(())
 }
 
 /// The work is given up: kept, with when and why, for `state`, `status` and `requeue`
 /// (and dropped with the audit records after 90 days), never retried on its own.
-pub fn give_up(tx: &Transaction, k: &WorkKey, reason: &str, now: f64) -> rusqlite::Result<()> {
-    tx.prepare_cached(
+pub fn give_up(tx: &dyn Sql, k: &WorkKey, reason: &str, now: f64) -> DbResult<()> {
+    tx.exec(
         "UPDATE pending SET given_up = ?4, given_up_reason = ?5, claimed_by = NULL, claimed_at = NULL
          WHERE evid = ?1 AND what = ?2 AND count = ?3",
-    )?
-    .execute(params![k.evid, k.what, k.count, now, reason])?;
+        vals![&k.evid, k.what, k.count, now, reason],
+    )?;
     Ok(())
 }
 
 /// Puts given-up work (of one evid, or all) back in the queue, as if first owed now: the
 /// same (evid, what, count), so the same idempotency key. Returns how many.
-pub fn requeue(tx: &Transaction, evid: Option<&str>, now: f64) -> rusqlite::Result<usize> {
-    tx.execute(
+pub fn requeue(tx: &dyn Sql, evid: Option<&str>, now: f64) -> DbResult<usize> {
+    tx.exec(
         "UPDATE pending SET given_up = NULL, given_up_reason = NULL, attempts = 0,
             next_try = ?2, created = ?2, claimed_by = NULL, claimed_at = NULL
          WHERE given_up IS NOT NULL AND (?1 IS NULL OR evid = ?1)",
-        params![evid, now],
+        vals![evid, now],
     )
 }
 
 /// Releases a claim without counting an attempt: the work was not tried (the breaker is
 /// open), and waits for `sweep`.
-pub fn defer(tx: &Transaction, k: &WorkKey, note: &str) -> rusqlite::Result<()> {
-    tx.prepare_cached(
+pub fn defer(tx: &dyn Sql, k: &WorkKey, note: &str) -> DbResult<()> {
+    tx.exec(
         "UPDATE pending SET claimed_by = NULL, claimed_at = NULL, last_error = ?4
          WHERE evid = ?1 AND what = ?2 AND count = ?3",
-    )?
-    .execute(params![k.evid, k.what, k.count, note])?;
+        vals![&k.evid, k.what, k.count, note],
+    )?;
     Ok(())
 }
 
-/// One `meta` value and when it was set.
-pub fn meta(conn: &Connection, key: &str) -> rusqlite::Result<Option<(String, f64)>> {
-    conn.prepare_cached("SELECT value, at FROM meta WHERE key = ?1")?
-        .query_row([key], |r| Ok((r.get(0)?, r.get(1)?)))
-        .optional()
+/// One `meta` value and when it was set. (`key` is quoted: MySQL reserves the word.)
+pub fn meta(c: &dyn Sql, key: &str) -> DbResult<Option<(String, f64)>> {
+    c.one("SELECT value, at FROM meta WHERE `key` = ?1", vals![key])?
+        .map(|r| Ok((r.get(0)?, r.get(1)?)))
+        .transpose()
 }
 
-pub fn set_meta(tx: &Transaction, key: &str, value: &str, at: f64) -> rusqlite::Result<()> {
-    tx.prepare_cached(
-        "INSERT INTO meta(key, value, at) VALUES (?1, ?2, ?3)
-         ON CONFLICT(key) DO UPDATE SET value = excluded.value, at = excluded.at",
-    )?
-    .execute(params![key, value, at])?;
+pub fn set_meta(tx: &dyn Sql, key: &str, value: &str, at: f64) -> DbResult<()> {
+    let sql = match tx.dialect() {
+        Dialect::Sqlite => {
+            "INSERT INTO meta(`key`, value, at) VALUES (?1, ?2, ?3)
+             ON CONFLICT(`key`) DO UPDATE SET value = excluded.value, at = excluded.at"
+        }
+        Dialect::Mysql => {
+            "INSERT INTO meta(`key`, value, at) VALUES (?1, ?2, ?3)
+             ON DUPLICATE KEY UPDATE value = VALUES(value), at = VALUES(at)"
+        }
+    };
+    tx.exec(sql, vals![key, value, at])?;
     Ok(())
 }
 
-pub fn clear_meta(tx: &Transaction, key: &str) -> rusqlite::Result<()> {
-    tx.prepare_cached("DELETE FROM meta WHERE key = ?1")?
-        .execute([key])?;
+pub fn clear_meta(tx: &dyn Sql, key: &str) -> DbResult<()> {
+    tx.exec("DELETE FROM meta WHERE `key` = ?1", vals![key])?;
     Ok(())
 }
 
@@ -817,11 +711,11 @@ pub struct Breaker {
     pub open_since: Option<f64>,
 }
 
-pub fn breaker(conn: &Connection) -> rusqlite::Result<Breaker> {
-    let failures = meta(conn, "script_failures")?
+pub fn breaker(c: &dyn Sql) -> DbResult<Breaker> {
+    let failures = meta(c, "script_failures")?
         .and_then(|(v, _)| v.parse().ok())
         .unwrap_or(0);
-    let open_since = meta(conn, "breaker_open")?.map(|(_, at)| at);
+    let open_since = meta(c, "breaker_open")?.map(|(_, at)| at);
     Ok(Breaker {
         failures,
         open_since,
@@ -834,10 +728,10 @@ pub const BREAKER_OPENED: &str = "breaker_opened";
 /// The script failed again; with `opens` (the policy's answer for the new count) the
 /// breaker opens now if it was closed. Returns the new state.
 pub fn script_failed(
-    tx: &Transaction,
+    tx: &dyn Sql,
     now: f64,
     opens: impl Fn(u32) -> bool,
-) -> rusqlite::Result<(Breaker, bool)> {
+) -> DbResult<(Breaker, bool)> {
     let before = breaker(tx)?;
     let failures = before.failures.saturating_add(1);
     set_meta(tx, "script_failures", &failures.to_string(), now)?;
@@ -858,13 +752,12 @@ pub fn script_failed(
 }
 
 /// The script worked: the breaker closes. Returns whether it was open.
-pub fn script_worked(tx: &Transaction) -> rusqlite::Result<bool> {
-    tx.prepare_cached("DELETE FROM meta WHERE key = 'script_failures' AND value != '0'")?
-        .execute([])?;
-    Ok(tx
-        .prepare_cached("DELETE FROM meta WHERE key = 'breaker_open'")?
-        .execute([])?
-        > 0)
+pub fn script_worked(tx: &dyn Sql) -> DbResult<bool> {
+    tx.exec(
+        "DELETE FROM meta WHERE `key` = 'script_failures' AND value != '0'",
+        &[],
+    )?;
+    Ok(tx.exec("DELETE FROM meta WHERE `key` = 'breaker_open'", &[])? > 0)
 }
 
 /// What `status` counts.
@@ -890,37 +783,38 @@ pub struct Health {
     pub last_ticket: Option<(f64, Recorded, String)>,
 }
 
-/// The state DB's health; `since`: the start of the "given up lately" window.
-pub fn health(conn: &Connection, since: f64) -> rusqlite::Result<Health> {
-    let mut owed = Vec::new();
-    let mut stmt = conn.prepare(
-        "SELECT what, count(*) FROM pending WHERE given_up IS NULL GROUP BY what ORDER BY what",
+/// The state DB's health; `since`: the start of the "given up lately" window. `version`:
+/// the DB's schema (`status` reads a DB it does not migrate).
+pub fn health(c: &dyn Sql, version: i64, since: f64) -> DbResult<Health> {
+    let owed = all(
+        c.query(
+            "SELECT what, count(*) FROM pending WHERE given_up IS NULL GROUP BY what ORDER BY what",
+            &[],
+        )?,
+        |r| Ok((r.get::<What>(0)?, r.get::<i64>(1)?)),
     )?;
-    for r in stmt.query_map([], |r| Ok((r.get::<_, What>(0)?, r.get::<_, i64>(1)?)))? {
-        owed.push(r?);
-    }
-    let oldest = conn.query_row(
+    let oldest = c.scalar(
         "SELECT min(created) FROM pending WHERE given_up IS NULL",
-        [],
-        |r| r.get(0),
+        &[],
     )?;
-    // `status` reads a DB it does not migrate: before schema 7 no wait was asked for.
-    let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    // Before schema 7 no wait was asked for.
     let asked = if version >= 7 {
-        conn.query_row(
+        let r = c.one(
             "SELECT count(*), max(asked_until) FROM pending
              WHERE given_up IS NULL AND asked_until IS NOT NULL",
-            [],
-            |r| Ok((r.get::<_, i64>(0)?, r.get::<_, Option<f64>>(1)?)),
-        )?
+            &[],
+        )?;
+        match r {
+            Some(r) => (r.get::<i64>(0)?, r.get::<Option<f64>>(1)?),
+            None => (0, None),
+        }
     } else {
         (0, None)
     };
     let twins_since = if version >= 9 {
-        conn.query_row(
+        c.scalar(
             "SELECT count(*) FROM tickets WHERE twin = 1 AND created >= ?1",
-            [since],
-            |r| r.get(0),
+            vals![since],
         )?
     } else {
         0
@@ -929,18 +823,27 @@ pub fn health(conn: &Connection, since: f64) -> rusqlite::Result<Health> {
         (n, Some(until)) if n > 0 => Some((n, until)),
         _ => None,
     };
-    let (given_up_since, given_up_total) = conn.query_row(
+    let (given_up_since, given_up_total) = match c.one(
         "SELECT count(CASE WHEN given_up >= ?1 THEN 1 END), count(given_up) FROM pending",
-        [since],
-        |r| Ok((r.get(0)?, r.get(1)?)),
-    )?;
-    let last_ticket = conn
-        .query_row(
-            "SELECT created, CAST(ticket AS TEXT), system, ref, evid FROM tickets ORDER BY created DESC LIMIT 1",
-            [],
-            |r| Ok((r.get(0)?, recorded(1)(r)?, r.get(4)?)),
-        )
-        .optional()?;
+        vals![since],
+    )? {
+        Some(r) => (r.get(0)?, r.get(1)?),
+        None => (0, 0),
+    };
+    let columns = if version >= 5 {
+        "`system`, ref"
+    } else {
+        "NULL, NULL"
+    };
+    let last_ticket = c
+        .one(
+            &format!(
+                "SELECT created, ticket, {columns}, evid FROM tickets ORDER BY created DESC LIMIT 1"
+            ),
+            &[],
+        )?
+        .map(|r| -> DbResult<_> { Ok((r.get(0)?, recorded(&r, 1)?, r.get(4)?)) })
+        .transpose()?;
     Ok(Health {
         owed,
         oldest,
@@ -948,9 +851,9 @@ pub fn health(conn: &Connection, since: f64) -> rusqlite::Result<Health> {
         twins_since,
         given_up_since,
         given_up_total,
-        breaker: breaker(conn)?,
-        breaker_opened: meta(conn, BREAKER_OPENED)?.map(|(_, at)| at),
-        last_sweep: meta(conn, "last_sweep")?.map(|(v, at)| (at, v)),
+        breaker: breaker(c)?,
+        breaker_opened: meta(c, BREAKER_OPENED)?.map(|(_, at)| at),
+        last_sweep: meta(c, "last_sweep")?.map(|(v, at)| (at, v)),
         last_ticket,
     })
 }
@@ -961,46 +864,56 @@ pub fn health(conn: &Connection, since: f64) -> rusqlite::Result<Health> {
 /// A `created` in the future (stamped while the clock was ahead) becomes now: the retry
 /// window is measured from it, and would otherwise not start until the clock caught up.
 pub fn failed(
-    tx: &Transaction,
+    tx: &dyn Sql,
     k: &WorkKey,
     error: &str,
     next: &crate::work::NextTry,
     now: f64,
-) -> rusqlite::Result<()> {
-    tx.prepare_cached(
-        "UPDATE pending SET attempts = attempts + 1, last_error = ?4, next_try = ?5,
-            claimed_by = NULL, claimed_at = NULL, created = min(created, ?6), tried_at = ?6,
-            asked_until = ?7
-         WHERE evid = ?1 AND what = ?2 AND count = ?3",
-    )?
-    .execute(params![
-        k.evid,
-        k.what,
-        k.count,
-        error,
-        next.at,
-        now,
-        next.asked.then_some(next.at)
-    ])?;
+) -> DbResult<()> {
+    let sql = match tx.dialect() {
+        Dialect::Sqlite => {
+            "UPDATE pending SET attempts = attempts + 1, last_error = ?4, next_try = ?5,
+                claimed_by = NULL, claimed_at = NULL, created = min(created, ?6), tried_at = ?6,
+                asked_until = ?7
+             WHERE evid = ?1 AND what = ?2 AND count = ?3"
+        }
+        Dialect::Mysql => {
+            "UPDATE pending SET attempts = attempts + 1, last_error = ?4, next_try = ?5,
+                claimed_by = NULL, claimed_at = NULL, created = LEAST(created, ?6), tried_at = ?6,
+                asked_until = ?7
+             WHERE evid = ?1 AND what = ?2 AND count = ?3"
+        }
+    };
+    tx.exec(
+        sql,
+        vals![
+            &k.evid,
+            k.what,
+            k.count,
+            error,
+            next.at,
+            now,
+            next.asked.then_some(next.at)
+        ],
+    )?;
     Ok(())
 }
 
 /// The idempotency key of one piece of work (a ticket, or a clear keyed by its ticket's
 /// count): with this installation's id, unless the work was owed before there was one
 /// (schema 8), when it keeps the key it was first tried with.
-pub fn work_key(conn: &Connection, k: &WorkKey) -> rusqlite::Result<String> {
-    let legacy: bool = conn
-        .query_row(
-            "SELECT legacy_key FROM pending WHERE evid = ?1 AND what = ?2 AND count = ?3",
-            params![k.evid, k.what, k.count],
-            |r| r.get(0),
-        )
-        .optional()?
-        .unwrap_or(false);
+pub fn work_key(c: &dyn Sql, k: &WorkKey) -> DbResult<String> {
+    let legacy: bool = match c.one(
+        "SELECT legacy_key FROM pending WHERE evid = ?1 AND what = ?2 AND count = ?3",
+        vals![&k.evid, k.what, k.count],
+    )? {
+        Some(r) => r.get(0)?,
+        None => false,
+    };
     let installation = if legacy {
         String::new()
     } else {
-        installation(conn)?
+        installation(c)?
     };
     Ok(crate::script::idempotency_key(
         &k.evid,
@@ -1010,10 +923,8 @@ pub fn work_key(conn: &Connection, k: &WorkKey) -> rusqlite::Result<String> {
 }
 
 /// This installation's id (schema 8 on; "" before).
-pub fn installation(conn: &Connection) -> rusqlite::Result<String> {
-    Ok(meta(conn, "installation")?
-        .map(|(v, _)| v)
-        .unwrap_or_default())
+pub fn installation(c: &dyn Sql) -> DbResult<String> {
+    Ok(meta(c, "installation")?.map(|(v, _)| v).unwrap_or_default())
 }
 
 /// Set (meta) once Zenoss answered that it has no `updateDetails` (4.2.0 to 4.2.4): details
@@ -1021,23 +932,23 @@ pub fn installation(conn: &Connection) -> rusqlite::Result<String> {
 pub const DETAILS_UNSUPPORTED: &str = "details_unsupported";
 
 /// Drops owed `what` of an evid for counts below `count` (a newer ticket replaces them).
-pub fn drop_older(tx: &Transaction, evid: &str, what: What, count: i64) -> rusqlite::Result<()> {
-    tx.prepare_cached(
+pub fn drop_older(tx: &dyn Sql, evid: &str, what: What, count: i64) -> DbResult<()> {
+    tx.exec(
         "DELETE FROM pending WHERE evid = ?1 AND what = ?2 AND count < ?3 AND given_up IS NULL",
-    )?
-    .execute(params![evid, what, count])?;
+        vals![evid, what, count],
+    )?;
     Ok(())
 }
 
 /// Every detail owed becomes a note of its ticket (Zenoss has no `updateDetails`).
-pub fn details_to_notes(tx: &Transaction, now: f64) -> rusqlite::Result<()> {
-    let owed: Vec<(String, i64, Vec<u8>)> = {
-        let mut stmt = tx.prepare(
+pub fn details_to_notes(tx: &dyn Sql, now: f64) -> DbResult<()> {
+    let owed = all(
+        tx.query(
             "SELECT evid, count, event FROM pending WHERE what = 'detail' AND given_up IS NULL",
-        )?;
-        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
-        rows.collect::<rusqlite::Result<_>>()?
-    };
+            &[],
+        )?,
+        |r| Ok((r.get::<String>(0)?, r.get::<i64>(1)?, r.get::<Vec<u8>>(2)?)),
+    )?;
     for (evid, count, raw) in owed {
         let v: serde_json::Value = serde_json::from_slice(&raw).unwrap_or_default();
         let text = |k: &str| {
@@ -1062,28 +973,27 @@ pub fn details_to_notes(tx: &Transaction, now: f64) -> rusqlite::Result<()> {
         };
         add_pending(tx, &w, now)?;
     }
-    tx.execute("DELETE FROM pending WHERE what = 'detail'", [])?;
+    tx.exec("DELETE FROM pending WHERE what = 'detail'", &[])?;
     Ok(())
 }
 
 /// Whether a ticket newer than `count` is recorded for the evid.
-pub fn newer_ticket(conn: &Connection, evid: &str, count: i64) -> rusqlite::Result<bool> {
-    conn.query_row(
+pub fn newer_ticket(c: &dyn Sql, evid: &str, count: i64) -> DbResult<bool> {
+    c.scalar(
         "SELECT EXISTS(SELECT 1 FROM tickets WHERE evid = ?1 AND count > ?2)",
-        params![evid, count],
-        |r| r.get(0),
+        vals![evid, count],
     )
 }
 
 /// The number of attempts recorded for one piece of work (0 when there is none).
-pub fn attempts(conn: &Connection, k: &WorkKey) -> rusqlite::Result<i64> {
-    conn.query_row(
+pub fn attempts(c: &dyn Sql, k: &WorkKey) -> DbResult<i64> {
+    match c.one(
         "SELECT attempts FROM pending WHERE evid = ?1 AND what = ?2 AND count = ?3",
-        params![k.evid, k.what, k.count],
-        |r| r.get(0),
-    )
-    .optional()
-    .map(Option::unwrap_or_default)
+        vals![&k.evid, k.what, k.count],
+    )? {
+        Some(r) => r.get(0),
+        None => Ok(0),
+    }
 }
 
 /// Owed work, as `sweep` reads it.
@@ -1121,16 +1031,14 @@ pub struct Horizon {
 }
 
 /// Work whose time has come and that nobody holds (or whose holder died), oldest first.
-pub fn due(conn: &Connection, h: &Horizon) -> rusqlite::Result<Vec<Due>> {
-    let mut stmt = conn.prepare(
+pub fn due(c: &dyn Sql, h: &Horizon) -> DbResult<Vec<Due>> {
+    let rows = c.query(
         "SELECT evid, what, count, event, attempts, created, tried_at FROM pending
          WHERE (next_try <= ?1 OR next_try > ?2 OR tried_at > ?5
                 OR (tried_at IS NULL AND next_try > ?6))
            AND (claimed_by IS NULL OR claimed_at < ?3 OR claimed_at > ?4) AND given_up IS NULL
          ORDER BY created, evid, count",
-    )?;
-    let rows = stmt.query_map(
-        params![
+        vals![
             h.due_before,
             h.due_after,
             h.stale_before,
@@ -1138,49 +1046,46 @@ pub fn due(conn: &Connection, h: &Horizon) -> rusqlite::Result<Vec<Due>> {
             h.stamped_after,
             h.unstamped_after
         ],
-        |r| {
-            Ok(Due {
-                key: WorkKey {
-                    evid: r.get(0)?,
-                    what: r.get(1)?,
-                    count: r.get(2)?,
-                },
-                event: r.get(3)?,
-                attempts: r.get(4)?,
-                created: r.get(5)?,
-                tried_at: r.get(6)?,
-            })
-        },
     )?;
-    rows.collect()
+    all(rows, |r| {
+        Ok(Due {
+            key: WorkKey {
+                evid: r.get(0)?,
+                what: r.get(1)?,
+                count: r.get(2)?,
+            },
+            event: r.get(3)?,
+            attempts: r.get(4)?,
+            created: r.get(5)?,
+            tried_at: r.get(6)?,
+        })
+    })
 }
 
 /// Takes one piece of work for this process, unless someone else holds a live claim.
-pub fn claim(tx: &Transaction, k: &WorkKey, me: &str, h: &Horizon) -> rusqlite::Result<bool> {
-    let n = tx
-        .prepare_cached(
-            "UPDATE pending SET claimed_by = ?4, claimed_at = ?5
-             WHERE evid = ?1 AND what = ?2 AND count = ?3
-               AND (claimed_by IS NULL OR claimed_at < ?6 OR claimed_at > ?7)",
-        )?
-        .execute(params![
-            k.evid,
+pub fn claim(tx: &dyn Sql, k: &WorkKey, me: &str, h: &Horizon) -> DbResult<bool> {
+    let n = tx.exec(
+        "UPDATE pending SET claimed_by = ?4, claimed_at = ?5
+         WHERE evid = ?1 AND what = ?2 AND count = ?3
+           AND (claimed_by IS NULL OR claimed_at < ?6 OR claimed_at > ?7)",
+        vals![
+            &k.evid,
             k.what,
             k.count,
             me,
             h.now,
             h.stale_before,
             h.stale_after
-        ])?;
+        ],
+    )?;
     Ok(n == 1)
 }
 
 /// Whether a ticket already covers this count of the evid (or a later one).
-pub fn ticket_covers(conn: &Connection, evid: &str, count: i64) -> rusqlite::Result<bool> {
-    conn.query_row(
+pub fn ticket_covers(c: &dyn Sql, evid: &str, count: i64) -> DbResult<bool> {
+    c.scalar(
         "SELECT EXISTS(SELECT 1 FROM tickets WHERE evid = ?1 AND count >= ?2)",
-        params![evid, count],
-        |r| r.get(0),
+        vals![evid, count],
     )
 }
 
@@ -1196,13 +1101,14 @@ pub struct Known {
 }
 
 /// Every evid the state DB holds.
-pub fn known(conn: &Connection) -> rusqlite::Result<Vec<Known>> {
-    let mut stmt = conn.prepare(
+pub fn known(c: &dyn Sql) -> DbResult<Vec<Known>> {
+    let rows = c.query(
         "SELECT e.evid, e.last_time, e.updated, EXISTS(SELECT 1 FROM pending p WHERE p.evid = e.evid),
             e.missing_since, e.count
          FROM events e",
+        &[],
     )?;
-    let rows = stmt.query_map([], |r| {
+    all(rows, |r| {
         Ok(Known {
             evid: r.get(0)?,
             last_time: r.get(1)?,
@@ -1211,16 +1117,17 @@ pub fn known(conn: &Connection) -> rusqlite::Result<Vec<Known>> {
             missing_since: r.get(4)?,
             count: r.get(5)?,
         })
-    })?;
-    rows.collect()
+    })
 }
 
 /// Marks evids missed by a complete read of the console (at `at`), or, with None, seen
 /// again.
-pub fn mark_missing(tx: &Transaction, evids: &[String], at: Option<f64>) -> rusqlite::Result<()> {
-    let mut stmt = tx.prepare_cached("UPDATE events SET missing_since = ?2 WHERE evid = ?1")?;
+pub fn mark_missing(tx: &dyn Sql, evids: &[String], at: Option<f64>) -> DbResult<()> {
     for e in evids {
-        stmt.execute(params![e, at])?;
+        tx.exec(
+            "UPDATE events SET missing_since = ?2 WHERE evid = ?1",
+            vals![e, at],
+        )?;
     }
     Ok(())
 }
@@ -1230,29 +1137,29 @@ pub fn mark_missing(tx: &Transaction, evids: &[String], at: Option<f64>) -> rusq
 /// A row written since `since` (the console read began, or the plan was made) and before
 /// now was written by a hook meanwhile: it is kept. The clock is read here, inside the
 /// write, so no such row can be stamped later than it.
-pub fn prune(tx: &Transaction, evids: &[String], since: f64) -> rusqlite::Result<usize> {
+pub fn prune(tx: &dyn Sql, evids: &[String], since: f64) -> DbResult<usize> {
     let now = crate::time::now();
-    let mut stmt = tx.prepare_cached(
-        "DELETE FROM events WHERE evid = ?1 AND NOT (updated >= ?2 AND updated <= ?3)
-           AND NOT EXISTS (SELECT 1 FROM pending WHERE evid = ?1)",
-    )?;
     let mut n = 0;
     for e in evids {
-        n += stmt.execute(params![e, since, now])?;
+        n += tx.exec(
+            "DELETE FROM events WHERE evid = ?1 AND NOT (updated >= ?2 AND updated <= ?3)
+               AND NOT EXISTS (SELECT 1 FROM pending WHERE evid = ?1)",
+            vals![e, since, now],
+        )?;
     }
     Ok(n)
 }
 
 /// Drops audit records older than `before`: tickets of pruned events, and given-up work.
-pub fn prune_audit(tx: &Transaction, before: f64) -> rusqlite::Result<usize> {
-    let given_up = tx.execute(
+pub fn prune_audit(tx: &dyn Sql, before: f64) -> DbResult<usize> {
+    let given_up = tx.exec(
         "DELETE FROM pending WHERE given_up IS NOT NULL AND given_up < ?1",
-        [before],
+        vals![before],
     )?;
     Ok(given_up
-        + tx.execute(
+        + tx.exec(
             "DELETE FROM tickets WHERE created < ?1 AND evid NOT IN (SELECT evid FROM events)",
-            [before],
+            vals![before],
         )?)
 }
 
@@ -1284,165 +1191,170 @@ impl Recorded {
     }
 }
 
-/// Reads (id, system, ref) from three columns starting at `at`.
-fn recorded(at: usize) -> impl Fn(&rusqlite::Row) -> rusqlite::Result<Recorded> {
-    move |r| {
-        Ok(Recorded {
-            id: r.get(at)?,
-            system: r.get(at + 1)?,
-            reference: r.get(at + 2)?,
-        })
-    }
+/// Reads (id, system, ref) from three columns starting at `at`. An id of schema 3 (an
+/// integer: `state` reads a DB it may not migrate) is read as text.
+fn recorded(r: &sql::Row, at: usize) -> DbResult<Recorded> {
+    Ok(Recorded {
+        id: r.get(at)?,
+        system: r.get(at + 1)?,
+        reference: r.get(at + 2)?,
+    })
 }
 
 /// A ticket exists for (evid, count). Older unclaimed ticket work for the evid is
 /// superseded: this ticket covers the event's newer state.
-/// Ticket ids are read as `CAST(ticket AS TEXT)`: `state` reads a DB it may not migrate,
-/// whose numbers are still integers (schema 3).
-pub fn ticket_made(tx: &Transaction, m: &Made, now: f64) -> rusqlite::Result<()> {
+pub fn ticket_made(tx: &dyn Sql, m: &Made, now: f64) -> DbResult<()> {
     insert_ticket(tx, m, now, false)?;
     done(tx, &WorkKey::new(m.evid, What::Ticket, m.count))?;
-    tx.prepare_cached(
+    tx.exec(
         "DELETE FROM pending WHERE evid = ?1 AND what = 'ticket' AND count < ?2 AND claimed_by IS NULL",
-    )?
-    .execute(params![m.evid, m.count])?;
+        vals![m.evid, m.count],
+    )?;
     Ok(())
 }
 
 /// A second ticket found carrying the key of the one recorded for (evid, count): kept
 /// beside it as its twin, so the clear and the closed-ticket sync act on both. Whether it
 /// was new to the record.
-pub fn twin_found(tx: &Transaction, m: &Made, now: f64) -> rusqlite::Result<bool> {
+pub fn twin_found(tx: &dyn Sql, m: &Made, now: f64) -> DbResult<bool> {
     Ok(insert_ticket(tx, m, now, true)? == 1)
 }
 
 /// One ticket into the record (kept if it is there already); how many rows it added.
-fn insert_ticket(tx: &Transaction, m: &Made, now: f64, twin: bool) -> rusqlite::Result<usize> {
-    tx.prepare_cached(
-        "INSERT OR IGNORE INTO tickets(evid, count, ticket, customer, queue, created, system, ref, twin)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-    )?
-    .execute(params![
-        m.evid,
-        m.count,
-        m.ticket,
-        m.customer,
-        m.queue,
-        now,
-        m.system,
-        m.reference,
-        twin
-    ])
+fn insert_ticket(tx: &dyn Sql, m: &Made, now: f64, twin: bool) -> DbResult<usize> {
+    let sql = match tx.dialect() {
+        Dialect::Sqlite => {
+            "INSERT OR IGNORE INTO tickets(evid, count, ticket, customer, queue, created, `system`, ref, twin)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
+        }
+        // Not INSERT IGNORE: that would also turn an id too long for its column into a
+        // warning and record it cut short. An unchanged duplicate counts 0 rows.
+        Dialect::Mysql => {
+            "INSERT INTO tickets(evid, count, ticket, customer, queue, created, `system`, ref, twin)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+             ON DUPLICATE KEY UPDATE evid = evid"
+        }
+    };
+    tx.exec(
+        sql,
+        vals![
+            m.evid,
+            m.count,
+            m.ticket,
+            m.customer,
+            m.queue,
+            now,
+            m.system,
+            m.reference,
+            twin
+        ],
+    )
 }
 
 /// The ticket of (evid, count) was made after a lookup for its key found nothing, in a
 /// system whose search lags: it is searched for a twin until `until`.
-pub fn check_twins(
-    tx: &Transaction,
-    evid: &str,
-    count: i64,
-    ticket: &str,
-    until: f64,
-) -> rusqlite::Result<()> {
-    tx.prepare_cached(
+pub fn check_twins(tx: &dyn Sql, evid: &str, count: i64, ticket: &str, until: f64) -> DbResult<()> {
+    tx.exec(
         "UPDATE tickets SET check_twins_until = ?4 WHERE evid = ?1 AND count = ?2 AND ticket = ?3",
-    )?
-    .execute(params![evid, count, ticket, until])?;
+        vals![evid, count, ticket, until],
+    )?;
     Ok(())
 }
 
 /// The tickets still searched for a twin at `now`: (evid, count, ticket); the searches
 /// whose time is over are ended first.
-pub fn twin_checks(tx: &Transaction, now: f64) -> rusqlite::Result<Vec<(String, i64, Recorded)>> {
-    tx.execute(
+pub fn twin_checks(tx: &dyn Sql, now: f64) -> DbResult<Vec<(String, i64, Recorded)>> {
+    tx.exec(
         "UPDATE tickets SET check_twins_until = NULL WHERE check_twins_until <= ?1",
-        [now],
+        vals![now],
     )?;
-    let mut stmt = tx.prepare_cached(
-        "SELECT evid, count, CAST(ticket AS TEXT), system, ref FROM tickets
+    let rows = tx.query(
+        "SELECT evid, count, ticket, `system`, ref FROM tickets
          WHERE check_twins_until IS NOT NULL ORDER BY created",
+        &[],
     )?;
-    let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, recorded(2)(r)?)))?;
-    rows.collect()
+    all(rows, |r| Ok((r.get(0)?, r.get(1)?, recorded(r, 2)?)))
 }
 
 /// Ends the search for twins of (evid, count).
-pub fn twins_checked(tx: &Transaction, evid: &str, count: i64) -> rusqlite::Result<()> {
-    tx.prepare_cached(
+pub fn twins_checked(tx: &dyn Sql, evid: &str, count: i64) -> DbResult<()> {
+    tx.exec(
         "UPDATE tickets SET check_twins_until = NULL WHERE evid = ?1 AND count = ?2",
-    )?
-    .execute(params![evid, count])?;
+        vals![evid, count],
+    )?;
     Ok(())
 }
 
 /// The twins recorded beside the ticket of (evid, count).
-pub fn twins_of(conn: &Connection, evid: &str, count: i64) -> rusqlite::Result<Vec<Recorded>> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT CAST(ticket AS TEXT), system, ref FROM tickets
+pub fn twins_of(c: &dyn Sql, evid: &str, count: i64) -> DbResult<Vec<Recorded>> {
+    let rows = c.query(
+        "SELECT ticket, `system`, ref FROM tickets
          WHERE evid = ?1 AND count = ?2 AND twin = 1 ORDER BY created",
+        vals![evid, count],
     )?;
-    let rows = stmt.query_map(params![evid, count], recorded(0))?;
-    rows.collect()
+    all(rows, |r| recorded(r, 0))
 }
 
 /// The highest count the ticket record holds for an evid: what was ticketed even when
 /// the evid's row has been pruned since (an autoclosed event reopened with the same evid).
-pub fn ticketed_count(conn: &Connection, evid: &str) -> rusqlite::Result<Option<i64>> {
-    conn.prepare_cached("SELECT max(count) FROM tickets WHERE evid = ?1")?
-        .query_row([evid], |r| r.get(0))
+pub fn ticketed_count(c: &dyn Sql, evid: &str) -> DbResult<Option<i64>> {
+    c.scalar(
+        "SELECT max(count) FROM tickets WHERE evid = ?1",
+        vals![evid],
+    )
 }
 
 /// The newest ticket of an evid, for the clear: (the count it was made for, the ticket).
-pub fn last_ticket(conn: &Connection, evid: &str) -> rusqlite::Result<Option<(i64, Recorded)>> {
-    conn.query_row(
-        "SELECT count, CAST(ticket AS TEXT), system, ref FROM tickets WHERE evid = ?1 ORDER BY count DESC, twin, created DESC LIMIT 1",
-        [evid],
-        |r| Ok((r.get(0)?, recorded(1)(r)?)),
-    )
-    .optional()
+pub fn last_ticket(c: &dyn Sql, evid: &str) -> DbResult<Option<(i64, Recorded)>> {
+    c.one(
+        "SELECT count, ticket, `system`, ref FROM tickets WHERE evid = ?1 ORDER BY count DESC, twin, created DESC LIMIT 1",
+        vals![evid],
+    )?
+    .map(|r| Ok((r.get(0)?, recorded(&r, 1)?)))
+    .transpose()
 }
 
 /// The ticket made for (evid, count), for a clear owed on it.
-pub fn ticket_for(conn: &Connection, evid: &str, count: i64) -> rusqlite::Result<Option<Recorded>> {
-    conn.query_row(
-        "SELECT CAST(ticket AS TEXT), system, ref FROM tickets WHERE evid = ?1 AND count = ?2 ORDER BY twin, created DESC LIMIT 1",
-        params![evid, count],
-        recorded(0),
-    )
-    .optional()
+pub fn ticket_for(c: &dyn Sql, evid: &str, count: i64) -> DbResult<Option<Recorded>> {
+    c.one(
+        "SELECT ticket, `system`, ref FROM tickets WHERE evid = ?1 AND count = ?2 ORDER BY twin, created DESC LIMIT 1",
+        vals![evid, count],
+    )?
+    .map(|r| recorded(&r, 0))
+    .transpose()
 }
 
 /// The stored bytes of one piece of owed work (the event, or a note's text), if owed.
-pub fn pending_event(conn: &Connection, k: &WorkKey) -> rusqlite::Result<Option<Vec<u8>>> {
-    conn.prepare_cached(
+pub fn pending_event(c: &dyn Sql, k: &WorkKey) -> DbResult<Option<Vec<u8>>> {
+    match c.one(
         "SELECT event FROM pending WHERE evid = ?1 AND what = ?2 AND count = ?3 AND given_up IS NULL",
-    )?
-    .query_row(params![k.evid, k.what, k.count], |r| r.get(0))
-    .optional()
-    .map(Option::flatten)
+        vals![&k.evid, k.what, k.count],
+    )? {
+        Some(r) => r.get(0),
+        None => Ok(None),
+    }
 }
 
 /// Of these evids, the newest ticket of each when `system` made it and no sweep has seen
 /// it closed yet.
 pub fn open_tickets(
-    conn: &Connection,
+    c: &dyn Sql,
     evids: &[String],
     system: &str,
-) -> rusqlite::Result<Vec<(String, Recorded)>> {
+) -> DbResult<Vec<(String, Recorded)>> {
     // The newest count's ticket, and its twins: a second ticket with one key is synced
     // too. A count whose ticket was seen closed is not looked at again.
-    let mut stmt = conn.prepare_cached(
-        "SELECT CAST(ticket AS TEXT), system, ref FROM tickets t WHERE evid = ?1
-           AND count = (SELECT max(count) FROM tickets WHERE evid = ?1)
-           AND NOT EXISTS (SELECT 1 FROM tickets c WHERE c.evid = t.evid AND c.count = t.count
-                             AND c.closed_at IS NOT NULL)
-         ORDER BY twin, created",
-    )?;
     let mut out = Vec::new();
     for evid in evids {
-        let rows = stmt.query_map([evid], recorded(0))?;
-        for t in rows {
-            let t = t?;
+        let rows = c.query(
+            "SELECT ticket, `system`, ref FROM tickets t WHERE evid = ?1
+               AND count = (SELECT max(count) FROM tickets WHERE evid = ?1)
+               AND NOT EXISTS (SELECT 1 FROM tickets c WHERE c.evid = t.evid AND c.count = t.count
+                                 AND c.closed_at IS NOT NULL)
+             ORDER BY twin, created",
+            vals![evid],
+        )?;
+        for t in all(rows, |r| recorded(r, 0))? {
             if t.system.as_deref() == Some(system) {
                 out.push((evid.clone(), t));
             }
@@ -1452,29 +1364,32 @@ pub fn open_tickets(
 }
 
 /// A sweep saw this ticket resolved or closed and acted on its event.
-pub fn mark_closed(tx: &Transaction, evid: &str, ticket: &str, now: f64) -> rusqlite::Result<()> {
-    tx.prepare_cached(
-        "UPDATE tickets SET closed_at = ?3 WHERE evid = ?1 AND CAST(ticket AS TEXT) = ?2",
-    )?
-    .execute(params![evid, ticket, now])?;
+pub fn mark_closed(tx: &dyn Sql, evid: &str, ticket: &str, now: f64) -> DbResult<()> {
+    tx.exec(
+        "UPDATE tickets SET closed_at = ?3 WHERE evid = ?1 AND ticket = ?2",
+        vals![evid, ticket, now],
+    )?;
     Ok(())
 }
 
 /// When a create for this work was sent with no answer read since, if one was.
-pub fn sent_at(conn: &Connection, k: &WorkKey) -> rusqlite::Result<Option<f64>> {
-    conn.prepare_cached("SELECT sent_at FROM pending WHERE evid = ?1 AND what = ?2 AND count = ?3")?
-        .query_row(params![k.evid, k.what, k.count], |r| r.get(0))
-        .optional()
-        .map(Option::flatten)
+pub fn sent_at(c: &dyn Sql, k: &WorkKey) -> DbResult<Option<f64>> {
+    match c.one(
+        "SELECT sent_at FROM pending WHERE evid = ?1 AND what = ?2 AND count = ?3",
+        vals![&k.evid, k.what, k.count],
+    )? {
+        Some(r) => r.get(0),
+        None => Ok(None),
+    }
 }
 
 /// Records that a create is about to be sent (Some), or that its answer was read and
 /// made nothing (None).
-pub fn mark_sent(tx: &Transaction, k: &WorkKey, at: Option<f64>) -> rusqlite::Result<()> {
-    tx.prepare_cached(
+pub fn mark_sent(tx: &dyn Sql, k: &WorkKey, at: Option<f64>) -> DbResult<()> {
+    tx.exec(
         "UPDATE pending SET sent_at = ?4 WHERE evid = ?1 AND what = ?2 AND count = ?3",
-    )?
-    .execute(params![k.evid, k.what, k.count, at])?;
+        vals![&k.evid, k.what, k.count, at],
+    )?;
     Ok(())
 }
 
@@ -1495,142 +1410,30 @@ pub fn lock_file(statedb: &Path, suffix: &str) -> std::io::Result<File> {
     Ok(f)
 }
 
+/// A DB whose schema is newer than this binary knows (after a downgrade) is refused
+/// before anything runs: a changed table could make a ticket whose recording fails.
+fn refuse_newer(name: &Path, version: i64) -> Result<()> {
+    if version > SCHEMA {
+        return Err(StateError::new(
+            name,
+            format!(
+                "was written by a newer zenticket-hook (schema {version}, this one knows {SCHEMA}); \
+                 upgrade zenticket-hook, or move the DB away"
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// A claim name unique to this process run.
 pub fn claimant() -> String {
     format!("pid {} at {:.6}", std::process::id(), crate::time::now())
 }
 
-/// SQLite creates `-wal`, `-shm` and the lock beside the DB by name: in a folder others
-/// may write, someone could plant links there first.
-fn check_folder(path: &Path) -> Result<()> {
-    let dir = path
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    match std::fs::metadata(dir) {
-        Ok(m) if m.mode() & 0o002 != 0 => Err(StateError::at(path)(format!(
-            "its folder {} is writable by everyone; put the state DB in a folder of the zenoss user (e.g. $ZENHOME/var)",
-            dir.display()
-        ))),
-        _ => Ok(()),
-    }
-}
-
-/// The DB file itself: not a link, not writable by group or others.
-fn check_file(path: &Path) -> Result<()> {
-    let err = StateError::at(path);
-    let meta = std::fs::symlink_metadata(path).map_err(|e| err(io_words("cannot read it", &e)))?;
-    if meta.file_type().is_symlink() {
-        return Err(StateError::new(
-            path,
-            "is a symbolic link; refusing to follow it (remove it, or set [GENERAL] statedb to a real path)",
-        ));
-    }
-    if meta.is_dir() {
-        return Err(StateError::new(
-            path,
-            "is a folder, not a file (set [GENERAL] statedb to a file path)",
-        ));
-    }
-    if meta.mode() & 0o022 != 0 {
-        return Err(err(format!(
-            "group or others can write it (mode {:o}); run `chmod 600 {}`",
-            meta.mode() & 0o777,
-            path.display()
-        )));
-    }
-    Ok(())
-}
-
-/// A path as the path part of an SQLite `file:` URI.
-fn uri_path(path: &Path) -> String {
-    use std::os::unix::ffi::OsStrExt;
-    let mut out = String::new();
-    for &b in path.as_os_str().as_bytes() {
-        if b.is_ascii_alphanumeric() || b"/-_.~".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
-
-fn sibling(path: &Path, suffix: &str) -> PathBuf {
+pub(crate) fn sibling(path: &Path, suffix: &str) -> PathBuf {
     let mut p = path.as_os_str().to_owned();
     p.push(suffix);
     PathBuf::from(p)
-}
-
-/// The DB is about to be created. When earlier runs left their lock file or WAL here, the
-/// DB that held every count and ticket is gone (deleted, or lost with its folder): say so
-/// loudly, since events may now be ticketed again; and keep an orphan WAL aside, since
-/// SQLite would discard it when it opens the new DB.
-/// What the lock file holds once a DB has been created beside it: a later run that finds
-/// the lock file marked and the DB gone knows the DB was lost, not never made.
-const CREATED_MARK: &[u8] = b"zenticket-hook state DB created here\n";
-
-/// Creates the DB file (0600, never through a planted link), under the lock so that hooks
-/// starting at once on a fresh install create it once and none mistakes another's creation
-/// for a lost DB.
-fn create(path: &Path, lock: &File) -> Result<()> {
-    let err = StateError::at(path);
-    lock.lock_exclusive()
-        .map_err(|e| StateError::new(path, format!("cannot lock: {e}")))?;
-    let result = (|| {
-        if std::fs::symlink_metadata(path).is_ok() {
-            return Ok(()); // another process made it while we waited
-        }
-        let marked = lock.metadata().is_ok_and(|m| m.len() > 0);
-        warn_if_recreated(path, marked);
-        match OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .custom_flags(libc::O_NOFOLLOW)
-            .open(path)
-        {
-            Ok(f) => crate::owner::adopt_file(path, &f),
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-            Err(e) => return Err(err(io_words("cannot create it", &e))),
-        }
-        if !marked {
-            let _ = lock.write_all_at(CREATED_MARK, 0);
-        }
-        Ok(())
-    })();
-    let _ = FileExt::unlock(lock);
-    result
-}
-
-/// The DB is about to be created. When an earlier run created one here (the lock file says
-/// so) or left its WAL, the DB that held every count and ticket is gone (deleted, or lost
-/// with its folder): say so loudly, since events may now be ticketed again; and keep an
-/// orphan WAL aside, since SQLite would discard it when it opens the new DB.
-fn warn_if_recreated(path: &Path, marked: bool) {
-    let wal = sibling(path, "-wal");
-    let had_wal = std::fs::symlink_metadata(&wal).is_ok();
-    if !had_wal && !marked {
-        return;
-    }
-    let mut msg = format!(
-        "state DB {} is missing and is created empty, but earlier runs used it (its lock file \
-         or WAL is there): the counts and tickets recorded before are gone, so open events may \
-         be ticketed again (with the same ZENTICKET_IDEMPOTENCY_KEY as before)",
-        path.display()
-    );
-    if had_wal {
-        let kept = sibling(path, &format!("-wal.orphan-{}", crate::time::now() as i64));
-        match std::fs::rename(&wal, &kept) {
-            Ok(()) => msg.push_str(&format!(
-                "; its orphan WAL is kept as {} (SQLite would have discarded it)",
-                kept.display()
-            )),
-            Err(e) => msg.push_str(&format!("; its orphan WAL could not be kept aside: {e}")),
-        }
-    }
-    log::error!("{msg}");
-    eprintln!("zenticket-hook: {msg}");
 }
 
 /// An I/O error in the administrator's words: what we tried, and what to do.
@@ -1648,53 +1451,6 @@ pub fn io_words(what: &str, e: &std::io::Error) -> String {
     } else {
         format!("{what}: {hint} ({e})")
     }
-}
-
-/// A SQLite error in the administrator's words. SQLite's own are terse ("attempt to write
-/// a readonly database", "disk I/O error"); its error codes say which case it is, and the
-/// folder's free space tells a full disk from another I/O failure.
-pub fn sql_words(path: &Path, e: &rusqlite::Error) -> String {
-    use rusqlite::ErrorCode;
-    let rusqlite::Error::SqliteFailure(f, _) = e else {
-        return e.to_string();
-    };
-    let folder = path
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let hint = match f.code {
-        ErrorCode::ReadOnly => format!(
-            "it, or its folder {}, cannot be written: make both writable by the user the hook runs as (zenoss)",
-            folder.display()
-        ),
-        ErrorCode::DiskFull => format!("the disk holding {} is full: free some space", folder.display()),
-        ErrorCode::SystemIoFailure if disk_full(folder) => {
-            format!("the disk holding {} is full: free some space", folder.display())
-        }
-        ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked => {
-            "another process held it locked for longer than 30 s (a stuck zenticket-hook or a sqlite3 shell?)".into()
-        }
-        ErrorCode::NotADatabase | ErrorCode::DatabaseCorrupt => {
-            "it is damaged or not a state DB: move it away (a new one is created)".into()
-        }
-        ErrorCode::CannotOpen => format!(
-            "it cannot be opened: its folder {} must exist and be writable by the zenoss user",
-            folder.display()
-        ),
-        _ => return e.to_string(),
-    };
-    format!("{hint} ({e})")
-}
-
-fn disk_full(folder: &Path) -> bool {
-    use std::os::unix::ffi::OsStrExt;
-    let Ok(c) = std::ffi::CString::new(folder.as_os_str().as_bytes()) else {
-        return false;
-    };
-    // SAFETY: statvfs fills a plain struct for a NUL-terminated path.
-    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
-    let rc = unsafe { libc::statvfs(c.as_ptr(), &mut st) };
-    rc == 0 && st.f_bavail == 0
 }
 
 /// The journal: where a ticket the script made goes when the state DB cannot take it
@@ -1884,10 +1640,10 @@ pub mod journal {
     /// Records what the journal holds in the DB, then empties it. A journal that cannot
     /// be opened (a read-only folder) is left for a run that can.
     pub fn replay(st: &mut State) -> Result<()> {
-        let Ok(mut f) = open(&st.path) else {
+        let Ok(mut f) = open(&st.local) else {
             return Ok(());
         };
-        let db = st.path.clone();
+        let db = st.local.clone();
         let err = StateError::at(&db);
         // Most opens find it empty: look before taking the lock every hook would queue on.
         let mut data = Vec::new();
@@ -2078,6 +1834,8 @@ pub mod journal {
 mod tests {
     use super::*;
 
+    use rusqlite::Connection;
+
     #[test]
     fn work_owed_before_the_installation_id_keeps_its_key_and_new_work_gets_one() {
         let dir = tempfile::tempdir().expect("tempdir");
@@ -2085,7 +1843,7 @@ mod tests {
         {
             // A state DB of schema 7 with a ticket owed (its create may have landed).
             let conn = Connection::open(&path).expect("open");
-            for sql in &MIGRATIONS[..7] {
+            for sql in &sqlite::MIGRATIONS[..7] {
                 conn.execute_batch(sql).expect("migrate");
             }
             conn.pragma_update(None, "user_version", 7)
