@@ -44,6 +44,18 @@ impl Rng {
 
 #[test]
 fn storm_with_kills_failures_and_zenoss_down_loses_nothing() {
+    storm(Test::new());
+}
+
+#[test]
+fn storm_with_kills_failures_and_zenoss_down_loses_nothing_on_mariadb() {
+    if let Some(t) = Test::new().on_mariadb() {
+        storm(t);
+    }
+}
+
+/// The storm, on `t`'s state DB backend.
+fn storm(t: Test) {
     let seed = std::env::var("CHAOS_SEED")
         .ok()
         .and_then(|s| s.parse().ok())
@@ -77,10 +89,7 @@ fn storm_with_kills_failures_and_zenoss_down_loses_nothing() {
         "cycletime: 30\n",
         "cycletime: 30\nretrydelay: 0\nretries: 100\n",
     );
-    let base = Test::new()
-        .config(&conf)
-        .script("chaos.pl", CHAOS_SCRIPT)
-        .zenoss(&z);
+    let base = t.config(&conf).script("chaos.pl", CHAOS_SCRIPT).zenoss(&z);
     base.prepare();
 
     // Rounds of rising counts; within a round the order is shuffled.
@@ -147,10 +156,7 @@ fn storm_with_kills_failures_and_zenoss_down_loses_nothing() {
     let mut sweeps = 0;
     let mut retried = 0;
     loop {
-        sql(
-            base.path(),
-            "UPDATE pending SET claimed_at = claimed_at - 3600 WHERE claimed_by IS NOT NULL",
-        );
+        base.sql("UPDATE pending SET claimed_at = claimed_at - 3600 WHERE claimed_by IS NOT NULL");
         let s = base.again().args(["--json", "sweep"]).run();
         s.status(0);
         sweeps += 1;
@@ -233,11 +239,9 @@ fn storm_with_kills_failures_and_zenoss_down_loses_nothing() {
     }
     assert_eq!(z.danger(), 0, "a request without evids");
 
-    let conn = rusqlite::Connection::open(base.path().join("var/zenticket.db")).unwrap();
-    let check: String = conn
-        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
-        .unwrap();
-    assert_eq!(check, "ok");
+    if base.mariadb.is_none() {
+        assert_eq!(base.query("PRAGMA integrity_check"), "ok");
+    }
     let line =
         regex::Regex::new(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d (INFO|WARNING|ERROR) zen\.zenticket: ")
             .unwrap();
@@ -250,7 +254,8 @@ fn storm_with_kills_failures_and_zenoss_down_loses_nothing() {
 
     let tickets: usize = made.values().map(Vec::len).sum();
     println!(
-        "chaos: {} calls in {:.1}s, {kills} killed, {tickets} tickets by the script, {duplicates} duplicates (same key), {retried} retried over {sweeps} sweeps, log {} lines",
+        "chaos ({}): {} calls in {:.1}s, {kills} killed, {tickets} tickets by the script, {duplicates} duplicates (same key), {retried} retried over {sweeps} sweeps, log {} lines",
+        if base.mariadb.is_some() { "MariaDB" } else { "SQLite" },
         calls.len(),
         storm_took.as_secs_f64(),
         hooklog.lines().count()

@@ -15,6 +15,7 @@ mod config_py2;
 mod console;
 mod daemon;
 mod files;
+mod hosts;
 mod outages;
 mod psa;
 mod reconcile;

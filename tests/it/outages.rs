@@ -293,7 +293,8 @@ fn status_nagios_reads_as_zenoss_nagios_parser_reads_it() {
     out.status(1);
     // The ticket, and nag-1's acknowledgement that nothing (no [ZENOSS]) could deliver.
     assert!(
-        out.stdout.starts_with("WARNING - 2 given up in 24 h [SQLite] | "),
+        out.stdout
+            .starts_with("WARNING - 2 given up in 24 h [SQLite] | "),
         "{}",
         out.stdout
     );

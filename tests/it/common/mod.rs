@@ -3,6 +3,7 @@
 //! come out to be asserted.
 
 pub mod http;
+pub mod mariadb;
 pub mod psa;
 pub mod servicenow;
 pub mod webhook;
@@ -79,6 +80,8 @@ pub struct Test {
     env: Vec<(String, OsString)>,
     clear_env: bool,
     stdin: Option<Vec<u8>>,
+    /// The test's server and database when its state DB is on MariaDB (`on_mariadb`).
+    pub mariadb: Option<(mariadb::Server, String)>,
 }
 
 pub struct Output {
@@ -105,6 +108,63 @@ impl Test {
             env: Vec::new(),
             clear_env: false,
             stdin: None,
+            mariadb: None,
+        }
+    }
+
+    /// The state DB on a database of its own on the MariaDB server (call after `config`):
+    /// None, with a SKIPPED line, where no server runs (never under CI).
+    pub fn on_mariadb(mut self) -> Option<Test> {
+        if !mariadb::available("the state DB on MariaDB") {
+            return None;
+        }
+        let db = mariadb::Server::shared().database();
+        let password = self.path().join("etc/statedb.password");
+        std::fs::create_dir_all(self.path().join("etc")).expect("mkdir etc");
+        write_atomic(&password, &format!("{}\n", mariadb::PASSWORD), 0o600);
+        self.mariadb = Some((mariadb::Server::shared(), db));
+        Some(self)
+    }
+
+    /// The state DB on `db` of `server`, as another host of one site sees it.
+    pub fn on_database(mut self, server: &mariadb::Server, db: &str) -> Test {
+        let password = self.path().join("etc/statedb.password");
+        std::fs::create_dir_all(self.path().join("etc")).expect("mkdir etc");
+        write_atomic(&password, &format!("{}\n", mariadb::PASSWORD), 0o600);
+        self.mariadb = Some((server.clone(), db.to_string()));
+        self
+    }
+
+    /// Runs SQL on the test's state DB, whichever backend holds it (to age rows, as if
+    /// time had passed).
+    pub fn sql(&self, stmt: &str) {
+        match &self.mariadb {
+            Some((server, db)) => {
+                server.root(Some(db), stmt).expect("sql");
+            }
+            None => sql(self.path(), stmt),
+        }
+    }
+
+    /// A one-value query on the test's state DB.
+    pub fn query(&self, stmt: &str) -> String {
+        match &self.mariadb {
+            Some((server, db)) => server.root(Some(db), stmt).expect("sql").trim().to_string(),
+            None => {
+                let conn = rusqlite::Connection::open(self.path().join("var/zenticket.db"))
+                    .expect("state DB");
+                conn.query_row(stmt, [], |r| {
+                    Ok(match r.get_ref(0)? {
+                        rusqlite::types::ValueRef::Null => "NULL".to_string(),
+                        rusqlite::types::ValueRef::Integer(i) => i.to_string(),
+                        rusqlite::types::ValueRef::Real(f) => f.to_string(),
+                        rusqlite::types::ValueRef::Text(t) | rusqlite::types::ValueRef::Blob(t) => {
+                            String::from_utf8_lossy(t).into_owned()
+                        }
+                    })
+                })
+                .expect("query")
+            }
         }
     }
 
@@ -278,8 +338,21 @@ impl Test {
             }
             None => dir.join("no-such-script"),
         };
-        let conf = self
-            .config
+        let mut conf = self.config.clone();
+        if let Some((server, db)) = &self.mariadb {
+            // The lab's SQLite line becomes the test's database (whatever `config` set).
+            let line = "statedb: {dir}/var/zenticket.db\n";
+            assert!(conf.contains(line), "a config with the lab's statedb line");
+            conf = conf.replace(
+                line,
+                &format!(
+                    "statedb: mysql://{}@127.0.0.1:{}/{db}\nstatedbpasswordfile: {{dir}}/etc/statedb.password\n",
+                    mariadb::USER,
+                    server.port,
+                ),
+            );
+        }
+        let conf = conf
             .replace("{dir}", &dir.display().to_string())
             .replace("{script}", &script_path.display().to_string());
         write_atomic(&self.config_path(), &conf, 0o644);
@@ -559,14 +632,7 @@ pub fn os(b: &[u8]) -> OsString {
 /// DB), NUL, evid, NUL and count, then the count and the evid, with every character
 /// outside `A-Za-z0-9._-` made `_`, cut to 100 characters.
 pub fn key_of(t: &Test, evid: &str, count: i64) -> String {
-    let conn = rusqlite::Connection::open(t.path().join("var/zenticket.db")).expect("state DB");
-    let id: String = conn
-        .query_row(
-            "SELECT value FROM meta WHERE key = 'installation'",
-            [],
-            |r| r.get(0),
-        )
-        .expect("the installation's id");
+    let id = t.query("SELECT value FROM meta WHERE `key` = 'installation'");
     assert_eq!(id.len(), 16, "8 random bytes in hex: {id}");
     let mut h: u64 = 0xcbf29ce484222325;
     let bytes = id.bytes().chain([0]).chain(evid.bytes());

@@ -1,0 +1,246 @@
+//! Several hosts, one site: hooks and sweeps of two "hosts" (two configs, two folders,
+//! two log files and journals) share one state DB on MariaDB, racing for the same
+//! events, while the server is restarted mid-storm. One ticket per (evid, count), none
+//! lost, nothing owed at the end.
+use crate::common::mariadb::Server;
+use crate::common::zenoss::{Version, ZEvent, Zenoss};
+use crate::common::*;
+use std::collections::{BTreeMap, BTreeSet};
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+/// Appends (ticket, key, evid, count) to the site's one ticket log (both hosts' scripts
+/// write it, as both would reach one ticket system), under a lock; prints the number.
+const SITE_SCRIPT: &str = r#"#!/usr/bin/perl
+use strict; use warnings; use Fcntl qw(:flock);
+my %a; while (@ARGV) { my $f = shift @ARGV; $f =~ s/^-//; $a{$f} = shift @ARGV; }
+select(undef, undef, undef, rand(0.02));
+open(my $l, '+>>', $ENV{SITE_LOG}) or die "site log: $!";
+flock($l, LOCK_EX) or die; seek($l, 0, 0);
+my $n = 0; $n++ while <$l>;
+my $t = 7001 + $n;
+print $l join("\t", $t, $ENV{ZENTICKET_IDEMPOTENCY_KEY}, $ENV{ZENTICKET_EVID}, $a{count}), "\n";
+close $l;
+print "$t\n";
+"#;
+
+fn free_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    l.local_addr().expect("addr").port()
+}
+
+#[test]
+fn two_hosts_share_one_state_db_through_a_server_restart() {
+    let site = tempfile::tempdir().expect("tempdir");
+    let Some(server) = Server::private(site.path(), free_port()) else {
+        return;
+    };
+    let db = server.database();
+    let log = site.path().join("tickets.log");
+    let z = Zenoss::start(Version::V6);
+    let evids: Vec<String> = (0..30)
+        .map(|i| format!("0242ac11-0008-8a4b-11ee-77770000{i:04}"))
+        .collect();
+    let top = 6;
+    for e in &evids {
+        let mut ev = ZEvent::new(e);
+        ev.count = top;
+        z.add(ev);
+    }
+    let conf = LAB_CONFIG.replace(
+        "cycletime: 30\n",
+        "cycletime: 30\nretrydelay: 0\nretries: 100\n",
+    );
+    let host = || {
+        Test::new()
+            .config(&conf)
+            .script("site.pl", SITE_SCRIPT)
+            .zenoss(&z)
+            .env("SITE_LOG", &log)
+            .on_database(&server, &db)
+    };
+    let hosts = [host(), host()];
+    for h in &hosts {
+        h.prepare();
+    }
+
+    let mut calls: Vec<(usize, String, i64)> = Vec::new();
+    for count in 1..=top {
+        for (i, e) in evids.iter().enumerate() {
+            // Each count of an evid reaches both hosts at once half the time (two
+            // zenactiond instances), else one of them.
+            calls.push(((i + count as usize) % 2, e.clone(), count));
+            if i % 2 == 0 {
+                calls.push((1 - (i + count as usize) % 2, e.clone(), count));
+            }
+        }
+    }
+    let restart_at = calls.len() / 3;
+    let started = Instant::now();
+    let mut failed = 0;
+    let mut restarted = None;
+    for (n, chunk) in calls.chunks(12).enumerate() {
+        let restart = (n * 12 <= restart_at && restart_at < (n + 1) * 12).then(|| {
+            let s = server.clone();
+            std::thread::spawn(move || {
+                std::thread::sleep(Duration::from_millis(20));
+                let t = Instant::now();
+                s.stop();
+                s.start();
+                t.elapsed()
+            })
+        });
+        let running: Vec<Child> = chunk
+            .iter()
+            .map(|(h, evid, count)| {
+                hosts[*h]
+                    .again()
+                    .event(evid, *count)
+                    .prepare()
+                    .stdout(Stdio::piped())
+                    .stderr(Stdio::piped())
+                    .spawn()
+                    .expect("spawn")
+            })
+            .collect();
+        for c in running {
+            let out = c.wait_with_output().expect("wait");
+            if !out.status.success() {
+                failed += 1;
+                let err = String::from_utf8_lossy(&out.stderr);
+                assert!(
+                    !err.contains(PASSWORD_TEXT),
+                    "the password in a hook's message: {err}"
+                );
+            }
+        }
+        if let Some(r) = restart {
+            restarted = Some(r.join().expect("restart"));
+        }
+    }
+    let storm_took = started.elapsed();
+    assert!(restarted.is_some(), "the server was restarted mid-storm");
+
+    // Sweeps on both hosts, turn about, until nothing is owed: every claim left was a
+    // dead hook's, aged as time would.
+    let mut sweeps = 0;
+    loop {
+        hosts[0]
+            .sql("UPDATE pending SET claimed_at = claimed_at - 3600 WHERE claimed_by IS NOT NULL");
+        for h in &hosts {
+            sweep(h);
+            sweeps += 1;
+        }
+        let owed = hosts[0].query("SELECT count(*) FROM pending");
+        if owed == "0" {
+            break;
+        }
+        assert!(sweeps < 40, "still {owed} owed after {sweeps} sweeps");
+    }
+
+    let text = std::fs::read_to_string(&log).unwrap_or_default();
+    let mut made: BTreeMap<(String, i64), Vec<(i64, String)>> = BTreeMap::new();
+    for line in text.lines() {
+        let f: Vec<&str> = line.split('\t').collect();
+        made.entry((f[2].to_string(), f[3].parse().expect("count")))
+            .or_default()
+            .push((f[0].parse().expect("ticket"), f[1].to_string()));
+    }
+    let mut duplicates = 0;
+    for ((evid, count), tickets) in &made {
+        let keys: BTreeSet<&String> = tickets.iter().map(|t| &t.1).collect();
+        assert_eq!(keys.len(), 1, "{evid} count {count}: two keys: {tickets:?}");
+        duplicates += tickets.len() - 1;
+    }
+    assert_eq!(duplicates, 0, "a ticket made twice: {made:?}");
+    let state = hosts[1].again().run().state();
+    let rows: BTreeMap<String, &serde_json::Value> = state
+        .as_array()
+        .expect("rows")
+        .iter()
+        .map(|r| (r["evid"].as_str().expect("evid").to_string(), r))
+        .collect();
+    for evid in &evids {
+        let row = rows
+            .get(evid)
+            .unwrap_or_else(|| panic!("{evid} never recorded"));
+        assert_eq!(row["count"], top, "{evid}");
+        let mine = made
+            .get(&(evid.clone(), top))
+            .unwrap_or_else(|| panic!("{evid}: no ticket for count {top}"));
+        let recorded = row["tickets"].as_array().expect("tickets");
+        assert!(
+            recorded.iter().any(|t| Some(mine[0].0) == t.as_i64()),
+            "{evid}: state {recorded:?}, script {mine:?}"
+        );
+        assert_eq!(
+            z.event(evid).expect("event").state,
+            1,
+            "{evid} acknowledged"
+        );
+    }
+    // Both hosts read one DB: the same status, naming it.
+    let status: Vec<serde_json::Value> = hosts
+        .iter()
+        .map(|h| h.again().args(["--json", "status"]).run().json())
+        .collect();
+    assert_eq!(status[0]["owed_total"], 0);
+    assert_eq!(status[0]["statedb"], status[1]["statedb"]);
+    assert_eq!(status[0]["statedb"]["backend"], "MariaDB");
+    let line =
+        regex::Regex::new(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d (INFO|WARNING|ERROR) zen\.zenticket: ")
+            .expect("regex");
+    for h in &hosts {
+        let hooklog = std::fs::read_to_string(h.path().join("log/zenticket.log")).expect("log");
+        for l in hooklog.lines() {
+            assert!(line.is_match(l), "torn or foreign log line: {l:?}");
+            assert!(!l.contains(PASSWORD_TEXT), "the password logged: {l}");
+        }
+    }
+    println!(
+        "two hosts: {} calls in {:.1}s, {failed} hooks failed while the server restarted \
+         (in {:.1}s), {} tickets, 0 duplicates, {sweeps} sweeps",
+        calls.len(),
+        storm_took.as_secs_f64(),
+        restarted.map_or(0.0, |d| d.as_secs_f64()),
+        made.len()
+    );
+}
+
+const PASSWORD_TEXT: &str = crate::common::mariadb::PASSWORD;
+
+#[test]
+fn a_server_that_is_down_fails_the_hook_plainly_and_sweep_makes_the_ticket_after() {
+    let site = tempfile::tempdir().expect("tempdir");
+    let Some(server) = Server::private(site.path(), free_port()) else {
+        return;
+    };
+    let db = server.database();
+    let z = Zenoss::start(Version::V6);
+    z.add(ZEvent::new("down-1"));
+    let t = Test::new().zenoss(&z).on_database(&server, &db);
+    t.clone().event("down-0", 1).run().status(0);
+    server.stop();
+    let out = t.again().event("down-1", 1).run();
+    out.status(1).stdout("");
+    out.stderr_has(&format!(
+        "evid down-1: state DB mysql://zenticket@127.0.0.1:{}/{db}: cannot reach the server at 127.0.0.1:{}",
+        server.port, server.port
+    ))
+    .stderr_lacks(crate::common::mariadb::PASSWORD);
+    // No ticket it could not record.
+    assert_eq!(out.calls().len(), 1, "only down-0's ticket");
+    t.again()
+        .args(["status", "--nagios"])
+        .run()
+        .status(2)
+        .stdout_has("CRITICAL - every hook and sweep stops: state DB mysql://");
+    server.start();
+    sweep(&t);
+    assert_eq!(
+        out.calls().len(),
+        2,
+        "the sweep's reconcile made down-1's ticket"
+    );
+    assert_eq!(z.event("down-1").expect("event").state, 1);
+}
