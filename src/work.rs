@@ -342,7 +342,7 @@ fn record_made(
         Ok(())
     });
     if let Err(e) = recorded {
-        return Err(unrecorded(&st.path, &made, r.key, ack, e));
+        return Err(unrecorded(st, &made, r.key, ack, e));
     }
     Ok(Attempt::Made(t))
 }
@@ -460,8 +460,9 @@ pub fn system_words(cfg: &Config) -> String {
 /// lost from every record (a retry would make it twice). It goes to the journal, which
 /// the next run that can write records, and to the log and stderr with everything needed
 /// to find it in the ticket system.
-fn unrecorded(statedb: &Path, m: &state::Made, key: &str, ack: bool, e: StateError) -> StateError {
-    let kept = match state::journal::record(statedb, m, key, ack) {
+fn unrecorded(st: &State, m: &state::Made, key: &str, ack: bool, e: StateError) -> StateError {
+    // This host's journal: beside a SQLite DB, or the local prefix of a shared one.
+    let kept = match state::journal::record(&st.local, m, key, ack) {
         Ok(j) => format!("kept in {} for the next run that can write", j.display()),
         Err(je) => format!("NOT kept: the journal cannot be written either ({je})"),
     };
@@ -471,7 +472,7 @@ fn unrecorded(statedb: &Path, m: &state::Made, key: &str, ack: bool, e: StateErr
         m.ticket, m.evid, m.count, e.msg
     );
     log::error!("{msg}");
-    StateError::new(statedb, msg)
+    StateError::new(&st.path, msg)
 }
 
 /// An attempt failed and the work stays owed: release the claim and set the next try.

@@ -315,9 +315,19 @@ pub struct Mysql {
 struct Conn(RefCell<mysql::Conn>);
 
 impl Mysql {
-    /// Connects and brings the schema up to date. `_local`: this host's prefix (the
-    /// journal), kept by `State`.
-    pub fn open(target: &Target, _local: &Path) -> Result<Mysql> {
+    /// Connects and brings the schema up to date. `local`: this host's prefix (the
+    /// journal, allocated when the DB is opened): its folder is made here.
+    pub fn open(target: &Target, local: &Path) -> Result<Mysql> {
+        if let Some(dir) = local.parent().filter(|d| !d.as_os_str().is_empty()) {
+            if !dir.exists() {
+                crate::owner::create_dirs(dir, 0o750).map_err(|e| {
+                    StateError::new(
+                        local,
+                        super::io_words(&format!("cannot create folder {}", dir.display()), &e),
+                    )
+                })?;
+            }
+        }
         let db = Mysql::connect(target)?;
         db.migrate()?;
         Ok(db)

@@ -244,3 +244,107 @@ fn a_server_that_is_down_fails_the_hook_plainly_and_sweep_makes_the_ticket_after
     );
     assert_eq!(z.event("down-1").expect("event").state, 1);
 }
+
+#[test]
+fn check_config_state_and_status_name_the_shared_db_and_never_its_password() {
+    let Some(t) = Test::new().on_mariadb() else {
+        return;
+    };
+    let (_, db) = t.mariadb.clone().expect("on MariaDB");
+    let url = format!("mysql://zenticket@127.0.0.1:3306/{db}");
+    let out = t.again().args(["check-config"]).run();
+    out.status(0).stdout_has(&format!(
+        "statedb      {url} (MariaDB/MySQL: shared by every host; this host's journal {}/var/zenticket-{db}.journal)\n",
+        t.path().display()
+    ));
+    t.again().event("named-1", 1).run().status(0);
+    t.again()
+        .args(["status"])
+        .run()
+        .status(0)
+        .stdout_has(&format!("state DB: MariaDB/MySQL {url}"));
+    t.again()
+        .args(["status", "--nagios"])
+        .run()
+        .stdout_has("[MariaDB] | ");
+    let state = t.again().args(["--json", "state"]).run().json();
+    assert_eq!(state[0]["evid"], "named-1");
+    // A wrong password: check-config says whom the server refused, and never the text.
+    std::fs::write(t.path().join("etc/statedb.password"), "not-it-9\n").expect("write");
+    let out = t.again().args(["check-config"]).run();
+    out.status(2)
+        .stderr_has(&format!(
+            "state DB {url}: the server refused user zenticket (its password is the first line of statedbpasswordfile"
+        ))
+        .stderr_lacks("not-it-9")
+        .stdout_lacks("not-it-9");
+    let logged = t.again().event("named-2", 1).run();
+    logged.status(1);
+    for text in [&logged.stderr, &logged.stdout, &logged.log()] {
+        assert!(!text.contains("not-it-9") && !text.contains(crate::common::mariadb::PASSWORD));
+    }
+    // A password file others may read is refused before any connection.
+    std::fs::set_permissions(
+        t.path().join("etc/statedb.password"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o644),
+    )
+    .expect("chmod");
+    t.again()
+        .args(["check-config"])
+        .run()
+        .status(2)
+        .stderr_has("[GENERAL] statedbpasswordfile: ")
+        .stderr_has("can be read or written by group or others (mode 644)");
+}
+
+/// Makes its ticket, then stops the site's server (its socket in SITE_SOCKET) before the
+/// hook can record it: the ticket exists and the state DB cannot take it.
+const STOPPING_SCRIPT: &str = r#"#!/usr/bin/perl
+system("mysqladmin", "-uroot", "--socket=$ENV{SITE_SOCKET}", "shutdown") == 0 or die "stop: $?";
+print "4711\n";
+"#;
+
+#[test]
+fn a_ticket_the_server_could_not_take_is_journaled_on_its_host_and_recorded_there() {
+    let site = tempfile::tempdir().expect("tempdir");
+    let Some(server) = Server::private(site.path(), free_port()) else {
+        return;
+    };
+    let db = server.database();
+    let socket = server.socket.clone().expect("a private server's socket");
+    let t = Test::new()
+        .script("create_ticket.pl", STOPPING_SCRIPT)
+        .env("SITE_SOCKET", &socket)
+        .on_database(&server, &db);
+    let out = t.clone().event("jr-1", 1).run();
+    out.status(1);
+    let journal = t.path().join(format!("var/zenticket-{db}.journal"));
+    out.stderr_has(&format!(
+        "ticket 4711 was made for evid jr-1 count 1 (idempotency key {}",
+        "zt-"
+    ))
+    .stderr_has(&format!(
+        "kept in {} for the next run that can write",
+        journal.display()
+    ));
+    let kept = std::fs::read(&journal).expect("this host's journal");
+    assert!(
+        kept.windows(9).any(|w| w == b"T\tjr-1\t1\t"),
+        "the entry in the journal"
+    );
+    // The server is back; the next run on this host records the ticket, and jr-1 is
+    // not ticketed again.
+    server.start();
+    let next = t.again().event("jr-1", 1).run();
+    next.status(0)
+        .stdout("unchanged for evid jr-1: count 1 is not above the 1 already seen\n");
+    let state = t.again().args(["--json", "state"]).run().json();
+    assert_eq!(state[0]["tickets"], serde_json::json!([4711]));
+    assert!(
+        std::fs::read(&journal)
+            .expect("journal")
+            .iter()
+            .all(|&b| b == 0),
+        "the journal is emptied once recorded"
+    );
+}

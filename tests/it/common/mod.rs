@@ -479,6 +479,15 @@ impl Output {
         self
     }
 
+    pub fn stdout_lacks(&self, text: &str) -> &Output {
+        assert!(
+            !self.stdout.contains(text),
+            "stdout has {text:?}:\n{}",
+            self.stdout
+        );
+        self
+    }
+
     pub fn stderr_lacks(&self, text: &str) -> &Output {
         assert!(
             !self.stderr.contains(text),
