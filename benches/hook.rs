@@ -148,6 +148,20 @@ fn main() {
     let sections_1k = measure(rounds.min(50), |_| hook("seen-evid", &conf_1k));
     let sections_16k = measure(rounds.min(20), |_| hook("seen-evid", &conf_16k));
 
+    // The same two paths with the state DB on MariaDB, and that backend's floor: one
+    // `mysql` CLI upsert (process start, TCP login, one InnoDB commit).
+    let maria = common::mariadb_statedb(d, "hook").map(|lines| {
+        let conf_m = d.join("zenticket-mariadb.conf");
+        let text = std::fs::read_to_string(&conf).expect("config");
+        let statedb = format!("statedb: {}/zenticket.db\n", d.display());
+        std::fs::write(&conf_m, text.replace(&statedb, &lines)).expect("config");
+        run_once(&mut hook("seen-evid", &conf_m));
+        let floor = measure(rounds, |i| common::mysql_upsert(&lines, "evid", i));
+        let unchanged = measure(rounds, |_| hook("seen-evid", &conf_m));
+        let ticket = measure(rounds, |i| hook(&format!("new-{i}"), &conf_m));
+        (floor, unchanged, ticket)
+    });
+
     let ms = |d: Duration| d.as_secs_f64() * 1000.0;
     println!("zenticket-hook bench, {rounds} rounds each (median / p90 wall time, peak RSS)");
     let row = |name: &str, s: &Stats| {
@@ -194,6 +208,24 @@ fn main() {
             ratio(&unchanged, s)
         );
         println!("  ticket    / sqlite3 upsert {:.2}x", ratio(&ticket, s));
+    }
+    if let Some((floor, m_unchanged, m_ticket)) = &maria {
+        println!("the state DB on MariaDB (the same run):");
+        row("mysql CLI upsert (InnoDB)", floor);
+        row("hook: unchanged", m_unchanged);
+        row("hook: ticket (sh script)", m_ticket);
+        println!(
+            "  unchanged on MariaDB / on SQLite {:.2}x  (target <= 1.5x)",
+            ratio(m_unchanged, &unchanged)
+        );
+        println!(
+            "  ticket    on MariaDB / on SQLite {:.2}x",
+            ratio(m_ticket, &ticket)
+        );
+        println!(
+            "  unchanged on MariaDB / mysql upsert {:.2}x",
+            ratio(m_unchanged, floor)
+        );
     }
     println!(
         "  hook peak RSS              {:.1} MiB (target < 10 MiB)",

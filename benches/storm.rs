@@ -7,6 +7,8 @@
 //!     cargo bench --bench storm             # CALLS=10000 CONCURRENCY=32 by default
 //!     SYSTEM=servicenow cargo bench --bench storm   # the ServiceNow adapter and its test
 //!                                                   # server in place of the script
+//!     STATEDB=mariadb cargo bench --bench storm     # the state DB on the MariaDB server
+//!                                                   # (floor: mysql CLI upserts)
 //!
 //! Targets: at least 500 events/s, p99 under 100 ms, no `database is locked` ever.
 //!
@@ -150,6 +152,20 @@ fn main() {
     )
     .expect("config");
 
+    // STATEDB=mariadb: the state DB on the MariaDB server, and that backend's floor.
+    let maria = match std::env::var("STATEDB").as_deref() {
+        Ok("mariadb") => {
+            let Some(lines) = common::mariadb_statedb(d, "storm") else {
+                return;
+            };
+            let text = std::fs::read_to_string(&conf).expect("config");
+            let statedb = format!("statedb: {}/zenticket.db\n", d.display());
+            std::fs::write(&conf, text.replace(&statedb, &lines)).expect("config");
+            Some(lines)
+        }
+        _ => None,
+    };
+
     // 500 evids: 70% ticketed, 10% no-group, 10% filtered (severity Info), 10% first seen
     // acknowledged. Each gets calls/500 calls with counts 1, 1, 2, 2, 3, ... (every
     // occurrence twice: the second is a repeat), interleaved across evids.
@@ -205,8 +221,17 @@ fn main() {
         }
     }
     let n = cmds.len();
-    // Floor: the same number of sqlite3 CLI upserts into one WAL DB, same concurrency.
-    let floor = Command::new("sqlite3").arg("-version").output().ok().map(|_| {
+    // Floor: the same number of sqlite3 CLI upserts into one WAL DB (with MariaDB: mysql
+    // CLI upserts into one InnoDB table), same concurrency.
+    let floor = if let Some(lines) = &maria {
+        let floor_cmds: Vec<Command> = (0..n)
+            .map(|i| common::mysql_upsert(lines, &format!("e{}", i % evids), i / evids))
+            .collect();
+        Some(storm(floor_cmds, concurrency))
+    } else {
+        None
+    };
+    let floor = floor.or_else(|| Command::new("sqlite3").arg("-version").output().ok().map(|_| {
         let db = d.join("floor.db");
         let init = Command::new("sqlite3")
             .arg(&db)
@@ -226,20 +251,27 @@ fn main() {
             })
             .collect();
         storm(floor_cmds, concurrency)
-    });
+    }));
 
     let (runs, took) = storm(cmds, concurrency);
     let methods = z.methods();
     println!("zenticket-hook storm bench: {n} calls, {evids} evids, {concurrency} at once, 2-core machine");
-    let floor_rate = floor
-        .as_ref()
-        .map(|(r, t)| report("floor: sqlite3 CLI upserts", r, *t));
+    let floor_name = if maria.is_some() {
+        "floor: mysql CLI upserts (MariaDB)"
+    } else {
+        "floor: sqlite3 CLI upserts"
+    };
+    let floor_rate = floor.as_ref().map(|(r, t)| report(floor_name, r, *t));
     if floor.is_none() {
         println!("  sqlite3 CLI not found: install it (apt-get install sqlite3) for the floor");
     }
     let rate = report("zenticket-hook", &runs, took);
     if let Some(f) = floor_rate {
         println!("  hook rate / floor rate: {:.2}", rate / f);
+        println!(
+            "  storm time / floor time: {:.2}x (target <= 1.3x)",
+            f / rate
+        );
     }
     println!(
         "  Zenoss calls: {} acknowledge, {} close; tickets made: {}",
@@ -271,15 +303,16 @@ fn main() {
     }
     // A fault-free storm owes nothing once the hooks have returned: every ticket, its
     // acknowledgement and its note were done by the hook that made it.
-    let owed: Vec<(String, i64)> = {
-        let conn = rusqlite::Connection::open(d.join("zenticket.db")).expect("state DB");
-        let mut stmt = conn
-            .prepare("SELECT what, count(*) FROM pending GROUP BY what ORDER BY what")
-            .expect("query");
-        let rows = stmt
-            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
-            .expect("owed");
-        rows.map(|r| r.expect("row")).collect()
+    // Read through `status --json`, whichever backend holds the state DB.
+    let owed = {
+        let out = Command::new(env!("CARGO_BIN_EXE_zenticket-hook"))
+            .arg("--config")
+            .arg(&conf)
+            .args(["--json", "status"])
+            .output()
+            .expect("status");
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("status --json");
+        v["owed"].clone()
     };
     println!("  owed after the hooks returned (fault-free): {owed:?}");
     let rss: Vec<u64> = std::fs::read_to_string(d.join("rss.txt"))
@@ -295,7 +328,9 @@ fn main() {
         );
     }
     println!("  targets: >= 500 events/s, p99 < 100 ms, no 'database is locked'");
-    outage(env("OUTAGE_CALLS", 2_000), concurrency);
+    if maria.is_none() {
+        outage(env("OUTAGE_CALLS", 2_000), concurrency);
+    }
 }
 
 fn pct(runs: &[&Run], p: f64) -> Duration {
