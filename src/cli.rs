@@ -78,6 +78,12 @@ pub enum Cmd {
         #[arg(long, value_name = "FILE")]
         events: Option<PathBuf>,
     },
+    /// Carry an SQLite state DB into the configured shared one (MariaDB): counts, tickets,
+    /// owed work and the installation id (so the same idempotency keys); safe to run again
+    CarryState {
+        /// The SQLite state DB to carry (e.g. /var/zenoss/zenticket/zenticket.db)
+        from: std::path::PathBuf,
+    },
     /// Put given-up work back in the queue (the same idempotency key)
     #[command(group(clap::ArgGroup::new("which").required(true).args(["evid", "all"])))]
     Requeue {

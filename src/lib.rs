@@ -11,6 +11,7 @@
 //! `output` (what is printed), `log` (the daemon's log
 //! format), `time` (Zenoss's time forms), `run` (global options and the exit status).
 
+pub mod carry;
 pub mod cli;
 pub mod config;
 pub mod console;

@@ -8,7 +8,7 @@ use clap::Parser;
 use std::io::Write;
 use zenticket_hook::cli::{Cli, Cmd};
 use zenticket_hook::run::{Failure, Global};
-use zenticket_hook::{health, hook, output, replay, sweep, work};
+use zenticket_hook::{carry, health, hook, output, replay, sweep, work};
 
 fn main() {
     let code = match try_main() {
@@ -74,6 +74,11 @@ fn try_main() -> Result<i32, Failure> {
             };
             let report = replay::run(&g, &opts)?;
             output::print(g.json, &report.text(), &report.json());
+            Ok(0)
+        }
+        Some(Cmd::CarryState { from }) => {
+            let line = carry::run(&g, &from)?;
+            output::print(g.json, &line, &serde_json::json!({"carried": line}));
             Ok(0)
         }
         Some(Cmd::Requeue { evid, .. }) => {

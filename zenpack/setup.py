@@ -3,7 +3,7 @@
 # or saved.  Do not modify them directly here.
 # NB: PACKAGES is deprecated
 NAME = 'ZenPacks.community.ZenTicket'
-VERSION = '1.3.0'
+VERSION = '1.4.0'
 AUTHOR = 'zenticket-hook developers'
 LICENSE = 'MIT'
 NAMESPACE_PACKAGES = ['ZenPacks', 'ZenPacks.community']

@@ -61,12 +61,19 @@ class ZenPackBase(object):
     def install(self, app):
         prev = self.prevZenPackVersion
         if prev is not None:
-            import ZenPacks.community.ZenTicket.migrate.AddZenticketService as a
-            import ZenPacks.community.ZenTicket.migrate.ZenticketOnSharedVolume as b
-            steps = sorted([a.AddZenticketService(), b.ZenticketOnSharedVolume()],
-                           key=lambda s: s.version.v)
+            # ZenPack.migrate(): every module of migrate/ (not __*), its class of the
+            # module's name, sorted by version; those at or above the previous version run.
+            folder = os.path.join(root, 'ZenPacks/community/ZenTicket/migrate')
+            steps = []
+            for f in sorted(os.listdir(folder)):
+                if f.endswith('.py') and not f.startswith('__'):
+                    name = f[:-3]
+                    m = __import__('ZenPacks.community.ZenTicket.migrate.' + name,
+                                   fromlist=[name])
+                    steps.append(getattr(m, name)())
+            steps.sort(key=lambda s: s.version.v)
             for step in steps:
-                if step.version.v > version_tuple(prev):
+                if step.version.v >= version_tuple(prev):
                     step.migrate(self)
         elif not ZenPackBase.ignoreServiceInstall:
             self.installServices()
@@ -303,6 +310,32 @@ pack.ZenPack._choose_action = lambda self, app: None
 def by_id(services):
     return dict((s['ID'], s) for s in services)
 
+
+if len(sys.argv) > 3:
+    # The state DB on MariaDB: argv[3] a global.conf naming the server's admin, argv[4]
+    # the zenticket-hook binary. The volume holds the 1.3.0 config and its SQLite state DB
+    # (made by the test's hooks); the tenant holds 1.3.0's service, under Zenoss/Events.
+    pack.GLOBAL_CONF, pack.HOOK = sys.argv[3], sys.argv[4]
+    import logging
+    logging.basicConfig(level=logging.INFO, format='%(levelname)s %(message)s',
+                        stream=sys.stderr)
+    tenant = [s for s in TENANT_110 if s['ID'] not in ('old', 'x')]
+    tenant.append(svc('ours', 'e', 'zenticket', Endpoints=[dict(ZPROXY)]))
+    ServiceContext.tenant = tenant
+    ours, app = site()
+    zp = pack.ZenPack()
+    zp.prevZenPackVersion = '1.3.0'
+    zp.install(app)
+    conf = open(pack.cc_conf()).read()
+    print('statedb: %s' % pack.statedb_of(conf))
+    print('password file: %o' % (os.stat(os.path.join(pack.CC_HOME, 'statedb.password')).st_mode & 0o777))
+    print('service imports: %s' % [e['Name'] for e in by_id(ServiceContext.tenant)['ours']['Endpoints']])
+    print('zenactiond imports: %s' % [e['Application'] for e in by_id(ServiceContext.tenant)['a']['Endpoints']])
+    zp = pack.ZenPack()
+    zp.prevZenPackVersion = '1.4.0'
+    zp.install(app)
+    print('a second install keeps it: %s' % (open(pack.cc_conf()).read() == conf))
+    sys.exit(0)
 
 # A first install on a fresh Control Center: the tenant has zenactiond, not ours.
 ServiceContext.tenant = [s for s in TENANT_110 if s['ID'] != 'old']

@@ -349,8 +349,10 @@ fn the_control_center_service_matches_what_the_pack_installs() {
     assert_eq!(
         d["Endpoints"],
         serde_json::json!([{"Name": "zproxy", "Application": "zproxy", "PortNumber": 8080,
-            "Protocol": "tcp", "Purpose": "import"}]),
-        "Zope at localhost:8080, as PythonCollector imports it"
+            "Protocol": "tcp", "Purpose": "import"},
+            // zenoss-service services/Zenoss.core.full/Zenoss/Events/zenactiond/service.json
+            {"Name": "mariadb", "Application": "zodb_.*", "Purpose": "import"}]),
+        "Zope at localhost:8080, as PythonCollector imports it; MariaDB as zenactiond does"
     );
     assert_eq!(
         d["LogConfigs"][0]["path"],
@@ -478,7 +480,7 @@ fn on_control_center_every_process_that_acts_has_one_state_db() {
              running: pgrep -u zenoss -f 'zenticket-hook --config {h}/zenticket.conf sweep --every'\n\
              logs: ['{h}/zenticket.log']\n\
              volumes: [('zenticket', '/opt/zenoss/var/zenticket', '0750'), ('var-zenpacks', '/var/zenoss', '0775')]\n\
-             endpoints: [('zproxy', 'zproxy', 8080, 'import')]\n\
+             endpoints: [('zproxy', 'zproxy', 8080, 'import'), ('mariadb', 'zodb_.*', 0, 'import')]\n\
              config files: []\n\
              original configs: []\n\
              zenactiond imports: ['zproxy']\n\
@@ -514,4 +516,169 @@ fn on_control_center_every_process_that_acts_has_one_state_db() {
         text.contains("\nACME                 acme-1           Acme NOC             /Acme\n"),
         "the customer section carried: {text}"
     );
+}
+
+/// A ticket script for the Control Center scenes: a number per call, except for evid
+/// `cc-owed` while `fail` exists beside it.
+const CC_SCRIPT: &str = "#!/bin/sh\n\
+    dir=$(dirname \"$0\")\n\
+    if [ \"$ZENTICKET_EVID\" = cc-owed ] && [ -e \"$dir/fail\" ]; then echo down >&2; exit 1; fi\n\
+    echo \"$ZENTICKET_EVID $ZENTICKET_IDEMPOTENCY_KEY\" >> \"$dir/made\"\n\
+    wc -l < \"$dir/made\"\n";
+
+/// Control Center, the state DB moved to MariaDB by an upgrade to 1.4.0: install() makes
+/// the database and its user with global.conf's admin, writes the password file (0600) and
+/// the config's statedb lines on the volume, carries the SQLite state DB the hooks used
+/// (its ticket records, its owed work and its installation id), and the 1.4.0 step gives
+/// the zenticket service MariaDB's import. Then no ticket is made twice: the recorded one
+/// stays unchanged, the owed one is made with the key it was first tried with. Needs
+/// Python 2.7 and the MariaDB server.
+#[test]
+fn on_control_center_an_upgrade_moves_the_state_db_to_mariadb_and_carries_it() {
+    if !crate::common::mariadb::available("the pack's move of the state DB to MariaDB") {
+        return;
+    }
+    // Zenoss's admin logs in over TCP with a password (global.conf): one of the test's own.
+    crate::common::mariadb::Server::shared()
+        .root(
+            None,
+            "DROP DATABASE IF EXISTS zenoss_zenticket; \
+             CREATE USER IF NOT EXISTS 'zt_admin'@'localhost'; \
+             ALTER USER 'zt_admin'@'localhost' IDENTIFIED BY 'zt-Admin-pw-5'; \
+             GRANT ALL ON *.* TO 'zt_admin'@'localhost' WITH GRANT OPTION;",
+        )
+        .expect("admin");
+    let volume = tempfile::tempdir().unwrap();
+    let home = volume.path().join("zenticket");
+    std::fs::create_dir_all(&home).unwrap();
+    let h = home.display().to_string();
+    let template =
+        std::fs::read_to_string(pack().join("etc/zenticket-controlcenter.conf")).unwrap();
+    let conf = home.join("zenticket.conf");
+    std::fs::write(
+        &conf,
+        template.replace("/var/zenoss/zenticket/", &format!("{h}/"))
+            + "\n[LAB]\nid: nnl-1\nqueue: Q\ngroup1: /Network\n",
+    )
+    .unwrap();
+    let script = home.join("create_ticket.pl");
+    std::fs::write(&script, CC_SCRIPT).unwrap();
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let hook = |evid: &str| {
+        Command::new(BIN)
+            .arg("--config")
+            .arg(&conf)
+            .args([
+                "--evid",
+                evid,
+                "--count",
+                "1",
+                "--event-state",
+                "0",
+                "--severity",
+                "4",
+            ])
+            .args([
+                "--prod-state",
+                "1000",
+                "--device",
+                "r1",
+                "--device-groups",
+                "|/Network",
+            ])
+            .args(["--summary", "down"])
+            .output()
+            .unwrap()
+    };
+    // 1.3.0's hooks on SQLite: one ticket made, one owed (its script failed).
+    assert!(hook("cc-made").status.success());
+    std::fs::write(home.join("fail"), "").unwrap();
+    assert_eq!(hook("cc-owed").status.code(), Some(1));
+    std::fs::remove_file(home.join("fail")).unwrap();
+    let sqlite = rusqlite::Connection::open(home.join("zenticket.db")).unwrap();
+    let id: String = sqlite
+        .query_row(
+            "SELECT value FROM meta WHERE key = 'installation'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    drop(sqlite);
+    let global = volume.path().join("global.conf");
+    std::fs::write(
+        &global,
+        "zodb-host 127.0.0.1\nzodb-port 3306\nzodb-admin-user zt_admin\nzodb-admin-password zt-Admin-pw-5\n",
+    )
+    .unwrap();
+    let Some(out) = py2_harness(
+        "the ZenPack's move of the state DB to MariaDB",
+        "zenpack_cc.py",
+        &[volume.path(), &global, Path::new(BIN)],
+    ) else {
+        return;
+    };
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "statedb: mysql://zenticket@127.0.0.1:3306/zenoss_zenticket\n\
+         password file: 600\n\
+         service imports: ['zproxy', 'mariadb']\n\
+         zenactiond imports: ['zproxy']\n\
+         a second install keeps it: True\n",
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("carried 2 event(s), 1 ticket record(s) and 2 piece(s) of owed work"),
+        "{stderr}"
+    );
+    let password = std::fs::read_to_string(home.join("statedb.password")).unwrap();
+    assert!(
+        !stderr.contains(password.trim()),
+        "the password in the install's log"
+    );
+    // The hooks and the sweep now read the shared DB, with the installation carried.
+    let check = Command::new(BIN)
+        .arg("--config")
+        .arg(&conf)
+        .arg("check-config")
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&check.stdout).contains(
+            "statedb      mysql://zenticket@127.0.0.1:3306/zenoss_zenticket (MariaDB/MySQL"
+        ),
+        "{}",
+        String::from_utf8_lossy(&check.stderr)
+    );
+    let carried_id = crate::common::mariadb::Server::shared()
+        .root(
+            Some("zenoss_zenticket"),
+            "SELECT value FROM meta WHERE `key` = 'installation'",
+        )
+        .unwrap();
+    assert_eq!(carried_id.trim(), id);
+    let again = hook("cc-made");
+    assert_eq!(
+        String::from_utf8_lossy(&again.stdout),
+        "unchanged for evid cc-made: count 1 is not above the 1 already seen\n"
+    );
+    // Its retry is due (as if a minute had passed).
+    crate::common::mariadb::Server::shared()
+        .root(Some("zenoss_zenticket"), "UPDATE pending SET next_try = 0")
+        .unwrap();
+    let swept = Command::new(BIN)
+        .arg("--config")
+        .arg(&conf)
+        .args(["--json", "sweep"])
+        .output()
+        .unwrap();
+    assert!(
+        swept.status.success(),
+        "{}",
+        String::from_utf8_lossy(&swept.stderr)
+    );
+    let made = std::fs::read_to_string(home.join("made")).unwrap();
+    let lines: Vec<&str> = made.lines().collect();
+    assert_eq!(lines.len(), 2, "cc-made once, cc-owed once: {made}");
+    assert!(lines[1].starts_with("cc-owed zt-"), "{made}");
 }

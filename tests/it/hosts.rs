@@ -224,7 +224,7 @@ fn a_server_that_is_down_fails_the_hook_plainly_and_sweep_makes_the_ticket_after
     let out = t.again().event("down-1", 1).run();
     out.status(1).stdout("");
     out.stderr_has(&format!(
-        "evid down-1: state DB mysql://zenticket@127.0.0.1:{}/{db}: cannot reach the server at 127.0.0.1:{}",
+        "evid down-1: state DB mysql://zt_test@127.0.0.1:{}/{db}: cannot reach the server at 127.0.0.1:{}",
         server.port, server.port
     ))
     .stderr_lacks(crate::common::mariadb::PASSWORD);
@@ -251,7 +251,7 @@ fn check_config_state_and_status_name_the_shared_db_and_never_its_password() {
         return;
     };
     let (_, db) = t.mariadb.clone().expect("on MariaDB");
-    let url = format!("mysql://zenticket@127.0.0.1:3306/{db}");
+    let url = format!("mysql://zt_test@127.0.0.1:3306/{db}");
     let out = t.again().args(["check-config"]).run();
     out.status(0).stdout_has(&format!(
         "statedb      {url} (MariaDB/MySQL: shared by every host; this host's journal {}/var/zenticket-{db}.journal)\n",
@@ -274,7 +274,7 @@ fn check_config_state_and_status_name_the_shared_db_and_never_its_password() {
     let out = t.again().args(["check-config"]).run();
     out.status(2)
         .stderr_has(&format!(
-            "state DB {url}: the server refused user zenticket (its password is the first line of statedbpasswordfile"
+            "state DB {url}: the server refused user zt_test (its password is the first line of statedbpasswordfile"
         ))
         .stderr_lacks("not-it-9")
         .stdout_lacks("not-it-9");

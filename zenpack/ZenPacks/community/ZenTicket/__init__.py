@@ -109,6 +109,53 @@ def localize(command, zenhome, control_center=False):
     return command.replace(DEFAULT_ZENHOME + '/', zenhome.rstrip('/') + '/')
 
 
+# The state DB on MariaDB (several hosts): the database and user install() makes with the
+# admin credentials of $ZENHOME/etc/global.conf; the hooks (zenactiond) and the sweep (the
+# zenticket service) reach it at 127.0.0.1:3306 through their `mariadb` import.
+STATE_DATABASE = 'zenoss_zenticket'
+STATE_USER = 'zenticket'
+STATE_URL = 'mysql://%s@127.0.0.1:3306/%s' % (STATE_USER, STATE_DATABASE)
+# None: $ZENHOME/etc/global.conf and the pack's own bin/zenticket-hook.
+GLOBAL_CONF = None
+HOOK = None
+
+
+def read_global_conf(path):
+    """global.conf's `key value` lines (Zenoss's own format: a key, blanks, the value)."""
+    out = {}
+    with open(path) as f:
+        for line in f:
+            line = line.strip()
+            if not line or line.startswith('#'):
+                continue
+            parts = line.split(None, 1)
+            out[parts[0]] = parts[1] if len(parts) > 1 else ''
+    return out
+
+
+def statedb_of(text):
+    """The [GENERAL] statedb value of a config text, or None."""
+    import re
+    general = re.search(r'(?ms)^\[GENERAL\][^\n]*\n(.*?)(?=^\[|\Z)', text)
+    if general is None:
+        return None
+    m = re.search(r'(?m)^statedb\s*[:=]\s*(.*?)\s*$', general.group(1))
+    return m.group(1) if m else None
+
+
+def with_mariadb(text, password_file):
+    """The config text with its state DB on MariaDB: the statedb line replaced (or added
+    after [GENERAL]) and statedbpasswordfile beside it; nothing else changes."""
+    import re
+    lines = 'statedb: %s\nstatedbpasswordfile: %s' % (STATE_URL, password_file)
+    text = re.sub(r'(?m)^statedbpasswordfile\s*[:=].*\n?', '', text)
+    new, n = re.subn(r'(?m)^statedb\s*[:=].*$', lambda m: lines, text, count=1)
+    if n == 0:
+        new = re.sub(r'(?m)^\[GENERAL\][^\n]*$', lambda m: m.group(0) + '\n' + lines, text,
+                     count=1)
+    return new
+
+
 def guid_of(obj):
     """The global id Zenoss gave an object (the loader sets the one in actions.json)."""
     try:
@@ -191,6 +238,16 @@ def restore_settings(notification, saved, control_center=False):
     notification._p_changed = True
 
 
+def chown_to_zenoss(path):
+    """Files the hooks read are the zenoss user's (install() may run as root)."""
+    try:
+        import pwd
+        pw = pwd.getpwnam('zenoss')
+        os.chown(path, pw.pw_uid, pw.pw_gid)
+    except (KeyError, OSError, ImportError):
+        pass
+
+
 class ZenPack(ZenPackBase):
 
     def install(self, app):
@@ -204,6 +261,7 @@ class ZenPack(ZenPackBase):
         if on_control_center():
             # The template only where no config was there or carried.
             self._install_cc_conf()
+            self._state_on_mariadb()
             if getattr(self, 'prevZenPackVersion', None) is None:
                 self._zenactiond_reaches_zope()
         if saved is not None:
@@ -270,6 +328,103 @@ class ZenPack(ZenPackBase):
             f.write(text)
         log.info('wrote %s: the config of the hooks in zenactiond and of the zenticket '
                  'service, one state DB beside it', target)
+
+    def _state_on_mariadb(self):
+        """On Control Center, the state DB on the MariaDB every 5.x/6.x runs: it works on
+        every layout (on delegates var-zenpacks is NFS, where SQLite is refused) and
+        serviced backs it up. Makes the database and its user (a random password, in an
+        owner-only file beside the config) with global.conf's admin credentials, carries
+        an existing SQLite state DB over (its counts, tickets, owed work and installation
+        id), then points the config at it. A config already on MariaDB is kept; where the
+        database cannot be made the state DB stays SQLite, and the log says why."""
+        target = cc_conf()
+        with open(target) as f:
+            text = f.read()
+        current = statedb_of(text) or ''
+        if current.startswith('mysql://') or current.startswith('mariadb://'):
+            log.info('the state DB is on MariaDB already (%s)', current)
+            return
+        password_file = os.path.join(CC_HOME, 'statedb.password')
+        try:
+            self._make_state_database(password_file)
+        except Exception as e:
+            log.warning('the state DB stays SQLite (%s): the MariaDB database could not be '
+                        'made: %s', current or 'the default', e)
+            return
+        new_text = with_mariadb(text, password_file)
+        old_db = current if current.startswith('/') else None
+        if old_db and os.path.exists(old_db):
+            # Carried into the new database before the config names it, then again once
+            # it does: a hook that read the old config meanwhile is carried too.
+            staged = target + '.mariadb'
+            with open(staged, 'w') as f:
+                f.write(new_text)
+            os.chmod(staged, 0o640)
+            try:
+                self._carry(staged, old_db)
+            except Exception as e:
+                os.remove(staged)
+                log.warning('the state DB stays SQLite (%s): carrying it to MariaDB failed: '
+                            '%s', old_db, e)
+                return
+            os.rename(staged, target)
+            self._carry(target, old_db)
+        else:
+            with open(target + '.mariadb', 'w') as f:
+                f.write(new_text)
+            os.chmod(target + '.mariadb', 0o640)
+            os.rename(target + '.mariadb', target)
+        log.info('the state DB is on MariaDB (%s) for every host; the password is in %s',
+                 STATE_URL, password_file)
+
+    def _make_state_database(self, password_file):
+        """The database and its user, with global.conf's admin credentials and the `mysql`
+        client (no shell; the admin password in a file of the client's own options, the
+        user's password on standard input: neither on a command line)."""
+        import binascii
+        import tempfile
+        conf = read_global_conf(GLOBAL_CONF or zenPath('etc', 'global.conf'))
+        host = conf.get('zodb-host', '127.0.0.1')
+        port = conf.get('zodb-port', '3306')
+        if os.path.exists(password_file):
+            with open(password_file) as f:
+                password = f.readline().strip()
+        else:
+            password = binascii.hexlify(os.urandom(18)).decode('ascii')
+            fd = os.open(password_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, 'w') as f:
+                f.write(password + '\n')
+            chown_to_zenoss(password_file)
+        opts = tempfile.NamedTemporaryFile('w', suffix='.cnf', delete=False)
+        try:
+            os.chmod(opts.name, 0o600)
+            opts.write('[client]\nuser=%s\npassword=%s\n' % (
+                conf.get('zodb-admin-user', 'root'), conf.get('zodb-admin-password', '')))
+            opts.close()
+            sql = ''.join(
+                "GRANT ALL ON `%s`.* TO '%s'@'%s' IDENTIFIED BY '%s';\n" % (
+                    STATE_DATABASE, STATE_USER, h, password)
+                for h in ('%', 'localhost'))
+            sql = 'CREATE DATABASE IF NOT EXISTS `%s`;\n%s' % (STATE_DATABASE, sql)
+            p = subprocess.Popen(['mysql', '--defaults-extra-file=' + opts.name, '-h', host,
+                                  '-P', str(port), '--batch'],
+                                 stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                 stderr=subprocess.PIPE)
+            out, err = p.communicate(sql.encode('utf-8'))
+            if p.returncode != 0:
+                raise RuntimeError('mysql at %s:%s: %s' % (
+                    host, port, err.decode('utf-8', 'replace').strip()))
+        finally:
+            os.remove(opts.name)
+
+    def _carry(self, config, old_db):
+        hook = HOOK or os.path.join(os.path.dirname(__file__), 'bin', BINARY)
+        p = subprocess.Popen([hook, '--config', config, 'carry-state', old_db],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        out, err = p.communicate()
+        if p.returncode != 0:
+            raise RuntimeError(err.decode('utf-8', 'replace').strip())
+        log.info('%s', out.decode('utf-8', 'replace').strip())
 
     def _zenactiond_reaches_zope(self):
         """On a first install (migrate steps run only on upgrades), zenactiond imports
