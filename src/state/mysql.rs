@@ -390,8 +390,12 @@ impl Mysql {
             }
             Ok(())
         };
-        if self.version().unwrap_or(0) >= super::SCHEMA {
-            return Ok(());
+        // The common case costs one read and no lock; a newer schema is refused here too.
+        if let Ok(version) = self.version() {
+            super::refuse_newer(&self.name, version)?;
+            if version == super::SCHEMA {
+                return Ok(());
+            }
         }
         let lock = self.target.lock_name("migrate");
         let got: Option<i64> = c

@@ -348,3 +348,100 @@ fn a_ticket_the_server_could_not_take_is_journaled_on_its_host_and_recorded_ther
         "the journal is emptied once recorded"
     );
 }
+
+/// `maxconcurrent` across hosts: the slots are named locks in the shared database, so two
+/// hosts' hooks together never have more requests in flight than the cap (lock files
+/// beside a SQLite DB would give each host a cap of its own).
+#[test]
+fn maxconcurrent_holds_across_hosts_sharing_one_database() {
+    use crate::common::psa::{Kind, Psa};
+    let Some(first) = Test::new().on_mariadb() else {
+        return;
+    };
+    let (server, db) = first.mariadb.clone().expect("on MariaDB");
+    let p = Psa::start(Kind::Autotask);
+    p.slow(Duration::from_millis(150));
+    let host = |t: Test| {
+        t.config(&format!(
+            "{LAB_CONFIG}body: {{\"companyID\": 29683, \"queueID\": 8}}\n"
+        ))
+        .general("ticketsystem: autotask")
+        .general("retrydelay: 0")
+        .section(&format!("{}maxconcurrent: 2\n", p.section()))
+    };
+    let hosts = [host(first), host(Test::new().on_database(&server, &db))];
+    let running: Vec<Child> = (0..12)
+        .map(|i| {
+            hosts[i % 2]
+                .again()
+                .event(&format!("cap-{i}"), 1)
+                .prepare()
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .expect("spawn")
+        })
+        .collect();
+    let outs: Vec<String> = running
+        .into_iter()
+        .map(|c| String::from_utf8_lossy(&c.wait_with_output().expect("wait").stdout).into_owned())
+        .collect();
+    assert!(p.peak() <= 2, "{} requests in flight at once", p.peak());
+    assert!(
+        outs.iter().any(|o| o.starts_with("ticket-deferred")),
+        "some hooks found both slots taken: {outs:?}"
+    );
+    for _ in 0..10 {
+        if p.recs().len() == 12 {
+            break;
+        }
+        for h in &hosts {
+            sweep(h);
+        }
+    }
+    assert_eq!(p.recs().len(), 12, "every event ticketed once");
+    assert!(p.peak() <= 2, "{} requests in flight at once", p.peak());
+}
+
+/// One sweep at a time across hosts: the turn is a named lock in the shared database.
+#[test]
+fn a_second_sweep_on_another_host_skips_while_one_runs() {
+    let Some(t) = Test::new().on_mariadb() else {
+        return;
+    };
+    let (server, db) = t.mariadb.clone().expect("on MariaDB");
+    t.clone().event("turn-1", 1).run().status(0);
+    // Another host's sweep holds the turn (a session of its own holding the named lock).
+    let holder = std::process::Command::new("mysql")
+        .args(["-uroot", "-e"])
+        .arg(format!(
+            "SELECT GET_LOCK('zenticket.{db}.sweep', 0), SLEEP(3)"
+        ))
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("mysql");
+    std::thread::sleep(Duration::from_millis(500));
+    let other = Test::new().on_database(&server, &db);
+    let s = other.again().args(["--json", "sweep"]).run();
+    s.status(0);
+    assert_eq!(s.json()["skipped"], true, "{}", s.stdout);
+    let _ = holder.wait_with_output();
+    let s = other.again().args(["--json", "sweep"]).run();
+    assert_eq!(s.json()["skipped"], false, "{}", s.stdout);
+}
+
+/// A database written by a newer version is refused before anything runs, as SQLite's is.
+#[test]
+fn a_shared_db_of_a_newer_schema_is_refused() {
+    let Some(t) = Test::new().on_mariadb() else {
+        return;
+    };
+    t.clone().event("new-1", 1).run().status(0);
+    t.sql("UPDATE zenticket_schema SET version = 99");
+    t.again()
+        .event("new-2", 1)
+        .run()
+        .status(1)
+        .stderr_has("was written by a newer zenticket-hook (schema 99, this one knows 9)");
+    assert_eq!(t.again().run().calls().len(), 1, "no ticket for new-2");
+}
