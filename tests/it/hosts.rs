@@ -29,13 +29,20 @@ fn free_port() -> u16 {
     l.local_addr().expect("addr").port()
 }
 
+/// A MariaDB server of the test's own (its data in the returned folder, dropped after the
+/// server) with one database; None where MariaDB is not installed (never under CI).
+fn private_site() -> Option<(Server, String, tempfile::TempDir)> {
+    let site = tempfile::tempdir().expect("tempdir");
+    let server = Server::private(site.path(), free_port())?;
+    let db = server.database();
+    Some((server, db, site))
+}
+
 #[test]
 fn two_hosts_share_one_state_db_through_a_server_restart() {
-    let site = tempfile::tempdir().expect("tempdir");
-    let Some(server) = Server::private(site.path(), free_port()) else {
+    let Some((server, db, site)) = private_site() else {
         return;
     };
-    let db = server.database();
     let log = site.path().join("tickets.log");
     let z = Zenoss::start(Version::V6);
     let evids: Vec<String> = (0..30)
@@ -211,11 +218,9 @@ const PASSWORD_TEXT: &str = crate::common::mariadb::PASSWORD;
 
 #[test]
 fn a_server_that_is_down_fails_the_hook_plainly_and_sweep_makes_the_ticket_after() {
-    let site = tempfile::tempdir().expect("tempdir");
-    let Some(server) = Server::private(site.path(), free_port()) else {
+    let Some((server, db, _site)) = private_site() else {
         return;
     };
-    let db = server.database();
     let z = Zenoss::start(Version::V6);
     z.add(ZEvent::new("down-1"));
     let t = Test::new().zenoss(&z).on_database(&server, &db);
@@ -306,11 +311,9 @@ print "4711\n";
 
 #[test]
 fn a_ticket_the_server_could_not_take_is_journaled_on_its_host_and_recorded_there() {
-    let site = tempfile::tempdir().expect("tempdir");
-    let Some(server) = Server::private(site.path(), free_port()) else {
+    let Some((server, db, _site)) = private_site() else {
         return;
     };
-    let db = server.database();
     let socket = server.socket.clone().expect("a private server's socket");
     let t = Test::new()
         .script("create_ticket.pl", STOPPING_SCRIPT)
