@@ -150,7 +150,13 @@ impl Server {
         // `setsid --fork`: setsid's own process ends at once (waited for here), the
         // server lives on in a session of its own.
         let spawned = Command::new("setsid")
-            .args(["--fork", "mariadbd"])
+            .arg("--fork")
+            // Debian puts the server in /usr/sbin, which a user's PATH may lack.
+            .arg(if Path::new("/usr/sbin/mariadbd").exists() {
+                "/usr/sbin/mariadbd"
+            } else {
+                "mariadbd"
+            })
             .args([
                 "--user=mysql",
                 "--bind-address=127.0.0.1",
