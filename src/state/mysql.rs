@@ -414,7 +414,10 @@ impl Mysql {
 
     /// Reconnects after the connection was lost; the sweep's turn is taken again.
     fn reconnect(&self) -> DbResult<()> {
-        let fresh = self.target.connect(PATIENCE).map_err(DbError::Mysql)?;
+        let fresh = self
+            .target
+            .connect(PATIENCE)
+            .map_err(|m| DbError::Mysql(m, Fault::Lost))?;
         *self.conn.0.borrow_mut() = fresh;
         if self.sweep_turn {
             let name = self.target.lock_name("sweep");
@@ -431,29 +434,16 @@ impl Mysql {
         }
         Ok(())
     }
-
-    fn is_lost(e: &DbError) -> bool {
-        matches!(e, DbError::Mysql(m) if m.starts_with(LOST))
-    }
 }
 
-/// The prefix of a lost connection's error, so that the backend knows to reconnect.
-const LOST: &str = "[lost] ";
-const ROLLED_BACK: &str = "[rolled back] ";
-
 fn db_error(e: mysql::Error) -> DbError {
-    let tag = match fault(&e) {
-        Fault::Lost => LOST,
-        Fault::RolledBack => ROLLED_BACK,
-        Fault::Other => "",
-    };
-    DbError::Mysql(format!("{tag}{e}"))
+    let f = fault(&e);
+    DbError::Mysql(e.to_string(), f)
 }
 
 fn fault_of(e: &DbError) -> Fault {
     match e {
-        DbError::Mysql(m) if m.starts_with(LOST) => Fault::Lost,
-        DbError::Mysql(m) if m.starts_with(ROLLED_BACK) => Fault::RolledBack,
+        DbError::Mysql(_, f) => *f,
         _ => Fault::Other,
     }
 }
@@ -461,7 +451,7 @@ fn fault_of(e: &DbError) -> Fault {
 impl Backend for Mysql {
     fn read(&self, f: &mut dyn FnMut(&dyn Sql) -> DbResult<()>) -> DbResult<()> {
         match f(&self.conn) {
-            Err(e) if Mysql::is_lost(&e) => {
+            Err(e) if fault_of(&e) == Fault::Lost => {
                 self.reconnect()?;
                 f(&self.conn)
             }
@@ -518,18 +508,13 @@ impl Backend for Mysql {
     }
 
     fn words(&self, e: &DbError) -> String {
-        let m = e.to_string();
-        let m = m
-            .strip_prefix(LOST)
-            .or_else(|| m.strip_prefix(ROLLED_BACK))
-            .unwrap_or(&m);
-        if Mysql::is_lost(e) {
+        if fault_of(e) == Fault::Lost {
             format!(
-                "lost the connection to the server at {}:{} ({m})",
+                "lost the connection to the server at {}:{} ({e})",
                 self.target.host, self.target.port
             )
         } else {
-            m.to_string()
+            e.to_string()
         }
     }
 

@@ -28,7 +28,8 @@ pub enum Dialect {
 #[derive(Debug)]
 pub enum DbError {
     Sqlite(rusqlite::Error),
-    Mysql(String),
+    /// The server's words, and what the failure means for the transaction it struck.
+    Mysql(String, super::mysql::Fault),
     Value(String),
 }
 
@@ -36,7 +37,7 @@ impl fmt::Display for DbError {
     fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
         match self {
             DbError::Sqlite(e) => e.fmt(f),
-            DbError::Mysql(m) | DbError::Value(m) => f.write_str(m),
+            DbError::Mysql(m, _) | DbError::Value(m) => f.write_str(m),
         }
     }
 }
