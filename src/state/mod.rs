@@ -414,9 +414,10 @@ impl State {
         })
     }
 
-    pub fn tickets(&self, evid: &str) -> Result<Vec<Recorded>> {
-        // `state` reads a DB it does not migrate: before schema 5 there is no system.
-        let sql = if self.version()? >= 5 {
+    /// The evid's tickets; `version`: the DB's schema (`state` reads a DB it does not
+    /// migrate: before schema 5 there is no system).
+    fn tickets(&self, version: i64, evid: &str) -> Result<Vec<Recorded>> {
+        let sql = if version >= 5 {
             "SELECT ticket, `system`, ref FROM tickets WHERE evid = ?1 ORDER BY count, created"
         } else {
             "SELECT ticket, NULL, NULL FROM tickets WHERE evid = ?1 ORDER BY count, created"
@@ -425,8 +426,8 @@ impl State {
     }
 
     /// The ids of the evid's twin tickets (none before schema 9).
-    fn twin_ids(&self, evid: &str) -> Result<Vec<String>> {
-        if self.version()? < 9 {
+    fn twin_ids(&self, version: i64, evid: &str) -> Result<Vec<String>> {
+        if version < 9 {
             return Ok(Vec::new());
         }
         self.read(|c| {
@@ -452,8 +453,12 @@ impl State {
     }
 
     pub fn pending(&self, evid: &str) -> Result<Vec<PendingRow>> {
-        // `state` reads a DB it does not migrate: before schema 7 no wait was asked for.
-        let sql = if self.version()? >= 7 {
+        self.pending_of(self.version()?, evid)
+    }
+
+    /// The evid's owed work in a DB of schema `version` (before 7 no wait was asked for).
+    fn pending_of(&self, version: i64, evid: &str) -> Result<Vec<PendingRow>> {
+        let sql = if version >= 7 {
             "SELECT evid, what, count, attempts, last_error, next_try, claimed_by, claimed_at, \
              created, given_up, given_up_reason, asked_until \
              FROM pending WHERE evid = ?1 ORDER BY created, what, count"
@@ -486,14 +491,16 @@ pub fn list(
     let Some(st) = State::open_read_store(store)? else {
         return Ok(None);
     };
+    // Read once: on a shared DB each read is a round trip.
+    let version = st.version()?;
     let mut out = Vec::new();
     for row in st.rows(evid)? {
-        let tickets = st.tickets(&row.evid)?;
-        let pending = st.pending(&row.evid)?;
+        let tickets = st.tickets(version, &row.evid)?;
+        let pending = st.pending_of(version, &row.evid)?;
         if given_up_only && pending.iter().all(|p| p.given_up.is_none()) {
             continue;
         }
-        let twins = st.twin_ids(&row.evid)?;
+        let twins = st.twin_ids(version, &row.evid)?;
         out.push(Listing {
             row,
             tickets,

@@ -177,9 +177,10 @@ impl Target {
                 // Reads inside a write lock what they read: a count read and raised, the
                 // breaker's failures read and counted, are never lost to another host.
                 "SET SESSION TRANSACTION ISOLATION LEVEL SERIALIZABLE",
-                "SET SESSION innodb_lock_wait_timeout = 30",
-                // An id too long for its column is an error, never a value cut short.
-                "SET SESSION sql_mode = 'STRICT_ALL_TABLES,NO_ENGINE_SUBSTITUTION'",
+                // One round trip for the rest (every hook pays for each). An id too long
+                // for its column is an error, never a value cut short.
+                "SET SESSION innodb_lock_wait_timeout = 30, \
+                 sql_mode = 'STRICT_ALL_TABLES,NO_ENGINE_SUBSTITUTION'",
             ])
             .into()
     }
